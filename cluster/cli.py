@@ -1,0 +1,80 @@
+"""The `oss-cluster` command: serve, chat, validate-config, make-tiny-model."""
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from cluster.config import ConfigError, embedded_default, load_config
+
+
+def cache_dir() -> Path:
+    """Where generated models live: $OSS_CLUSTER_CACHE, else the XDG cache directory."""
+    if os.environ.get("OSS_CLUSTER_CACHE"):
+        return Path(os.environ["OSS_CLUSTER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oss-cluster"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="oss-cluster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the configured model (the embedded tiny model by default)")
+    p.add_argument("--config", help="cluster.yaml; without it, one tiny CPU replica on loopback")
+    p.add_argument("--replica-logs", action="store_true", help="print the replicas' and vLLM's logs too")
+    p = sub.add_parser("chat", help="send one chat message over gRPC and stream the answer")
+    p.add_argument("message")
+    p.add_argument("--target", default="127.0.0.1:50051", help="gateway gRPC address (default: %(default)s)")
+    p.add_argument("--system", default="", help="developer instructions")
+    p.add_argument("--effort", choices=["low", "medium", "high"], default="medium", help="reasoning effort")
+    p.add_argument("--max-tokens", type=int, help="most tokens to generate")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--timeout", type=float, default=120.0, help="deadline in seconds (default: %(default)s)")
+    p = sub.add_parser("validate-config", help="check a cluster.yaml and print the settings it yields")
+    p.add_argument("file")
+    p = sub.add_parser("make-tiny-model", help="generate the tiny gpt-oss model and print its directory")
+    p.add_argument("--cache-dir", type=Path, help="default: $OSS_CLUSTER_CACHE or ~/.cache/oss-cluster")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("OSS_CLUSTER_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"oss-cluster: invalid config: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args) -> int:
+    from cluster.serve import serve
+
+    config = load_config(args.config) if args.config else embedded_default()
+    asyncio.run(serve(config, cache_dir(), replica_logs=args.replica_logs))
+    return 0
+
+
+def _chat(args) -> int:
+    from cluster.chat_client import run_chat
+
+    return run_chat(args)
+
+
+def _validate_config(args) -> int:
+    config = load_config(args.file)
+    print(f"{args.file}: valid")
+    print(config)
+    return 0
+
+
+def _make_tiny_model(args) -> int:
+    from cluster.replica.tiny_model import ensure_tiny_model
+
+    print(ensure_tiny_model((args.cache_dir or cache_dir()) / "models"))
+    return 0
+
+
+COMMANDS = {"serve": _serve, "chat": _chat, "validate-config": _validate_config, "make-tiny-model": _make_tiny_model}
+
+if __name__ == "__main__":
+    sys.exit(main())

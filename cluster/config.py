@@ -1,0 +1,164 @@
+"""cluster.yaml: parsed and validated once at start-up into frozen objects; errors name the field."""
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+LAYOUTS_AVAILABLE = ("tp1", "tp2")
+KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")
+DEVICES = ("cpu", "gpu")
+TINY_MODEL_NAME = "tiny-gpt-oss"
+
+
+class ConfigError(ValueError):
+    """The config file is invalid; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = ""  # empty: the embedded tiny model, generated on first use
+    name: str = ""  # the name callers put in `model`; defaults to the directory name
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The vLLM engine arguments that matter for gpt-oss serving."""
+
+    gpu_memory_utilization: float = 0.90
+    max_num_batched_tokens: int = 8192
+    max_num_seqs: int = 256
+    max_model_len: int = 131072
+    kv_cache_dtype: str = "auto"
+    enforce_eager: bool = False
+    kv_cache_memory_bytes: int | None = None  # CPU engines size their KV cache in bytes
+    cpu_threads_per_replica: int = 1  # CPU engines: cores bound to each replica
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    metrics_port: int = 9400
+    default_max_tokens: int = 4096  # when a request leaves max_tokens at 0
+    max_message_bytes: int = 262_144  # per message content, checked before tokenizing
+    request_timeout_s: float = 600.0  # deadline of requests that set none
+    shutdown_grace_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    replicas: int = 1
+    layout: str = "tp1"
+    device: str = ""  # cpu | gpu; empty: cpu for the tiny model, gpu for a checkpoint
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    ray_address: str = ""  # empty: start a local Ray on loopback
+
+    @property
+    def served_model_name(self) -> str:
+        if self.model.name:
+            return self.model.name
+        return Path(self.model.path).name if self.model.path else TINY_MODEL_NAME
+
+
+def embedded_default() -> ClusterConfig:
+    """The configuration of `oss-cluster serve` with no arguments: one tiny CPU replica."""
+    return ClusterConfig(
+        device="cpu",
+        engine=EngineConfig(max_model_len=8192, max_num_seqs=16, max_num_batched_tokens=8192,
+                            enforce_eager=True, kv_cache_memory_bytes=64 * 2**20),
+        gateway=GatewayConfig(default_max_tokens=512),
+    )
+
+
+def load_config(path: str | Path) -> ClusterConfig:
+    """Reads and validates a cluster.yaml file."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(raw or {})
+
+
+def parse_config(raw: dict) -> ClusterConfig:
+    """Builds a validated ClusterConfig from the YAML mapping."""
+    cfg = _build(ClusterConfig, raw, "")
+    _check(cfg)
+    if not cfg.device:
+        cfg = dataclasses.replace(cfg, device="gpu" if cfg.model.path else "cpu")
+    if not cfg.model.path and raw.get("engine") is None:
+        cfg = dataclasses.replace(cfg, engine=embedded_default().engine)
+    return cfg
+
+
+def _build(cls, raw, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'the config'}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where + '.' if where else ''}{unknown[0]}: unknown field; allowed: {', '.join(fields)}")
+    values = {}
+    for name, value in raw.items():
+        path = f"{where}.{name}" if where else name
+        ftype = fields[name].type
+        if dataclasses.is_dataclass(ftype):
+            values[name] = _build(ftype, value, path)
+        else:
+            values[name] = _coerce(value, ftype, path)
+    return cls(**values)
+
+
+def _coerce(value, ftype, path: str):
+    allowed = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+    optional = ftype == (int | None)
+    base = int if optional else ftype
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and base is not bool or not isinstance(value, allowed[base]):
+        raise ConfigError(f"{path}: expected {base.__name__}, got {value!r}")
+    return base(value)
+
+
+def _check(cfg: ClusterConfig) -> None:
+    e, g = cfg.engine, cfg.gateway
+    if cfg.layout not in LAYOUTS_AVAILABLE:
+        if re.fullmatch(r"dep([2-9]|[1-9]\d+)", cfg.layout):
+            raise ConfigError(f"layout: {cfg.layout} (expert parallel) is not available yet; allowed: "
+                              f"{', '.join(LAYOUTS_AVAILABLE)}")
+        raise ConfigError(f"layout: {cfg.layout!r} is not a layout; allowed: {', '.join(LAYOUTS_AVAILABLE)}")
+    if cfg.device and cfg.device not in DEVICES:
+        raise ConfigError(f"device: {cfg.device!r}; allowed: {', '.join(DEVICES)}")
+    if cfg.model.path and not Path(cfg.model.path).is_dir():
+        raise ConfigError(f"model.path: {cfg.model.path} is not a directory")
+    if cfg.model.path and not (Path(cfg.model.path) / "config.json").is_file():
+        raise ConfigError(f"model.path: {cfg.model.path} has no config.json; expected a Hugging Face checkpoint")
+    _in_range("replicas", cfg.replicas, 1, 1024)
+    _in_range("engine.gpu_memory_utilization", e.gpu_memory_utilization, 0.05, 0.99)
+    _in_range("engine.max_num_batched_tokens", e.max_num_batched_tokens, 16, 1 << 20)
+    _in_range("engine.max_num_seqs", e.max_num_seqs, 1, 4096)
+    _in_range("engine.max_model_len", e.max_model_len, 64, 131072)
+    _in_range("engine.cpu_threads_per_replica", e.cpu_threads_per_replica, 1, 1024)
+    if e.kv_cache_dtype not in KV_CACHE_DTYPES:
+        raise ConfigError(f"engine.kv_cache_dtype: {e.kv_cache_dtype!r}; allowed: {', '.join(KV_CACHE_DTYPES)}")
+    if e.kv_cache_memory_bytes is not None:
+        _in_range("engine.kv_cache_memory_bytes", e.kv_cache_memory_bytes, 1 << 20, 1 << 40)
+    for name in ("grpc_port", "metrics_port"):
+        _in_range(f"gateway.{name}", getattr(g, name), 1, 65535)
+    if g.grpc_port == g.metrics_port:
+        raise ConfigError("gateway.metrics_port: must differ from gateway.grpc_port")
+    _in_range("gateway.default_max_tokens", g.default_max_tokens, 1, e.max_model_len)
+    _in_range("gateway.max_message_bytes", g.max_message_bytes, 1024, 64 << 20)
+    _in_range("gateway.request_timeout_s", g.request_timeout_s, 1, 86400)
+    _in_range("gateway.shutdown_grace_s", g.shutdown_grace_s, 0, 3600)
+
+
+def _in_range(path: str, value, low, high) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{path}: {value} is out of range; allowed: {low} to {high}")

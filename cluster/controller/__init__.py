@@ -1,0 +1,1 @@
+"""The controller: replica registry, health and replacement."""

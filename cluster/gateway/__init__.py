@@ -1,0 +1,1 @@
+"""The gateway: gRPC server, request pipeline, validation, wire conversion."""

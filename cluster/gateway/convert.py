@@ -1,0 +1,101 @@
+"""The one place where protobuf messages become domain types and back."""
+
+import json
+
+from cluster._proto.cluster.v1 import inference_pb2 as pb
+from cluster.errors import InvalidRequest
+from cluster.types import (ChatEvent, ChatRequest, ContentDelta, Finish, FinishReason, GenerateEvent, GenerateRequest,
+                           Message, ReasoningDelta, ReasoningEffort, Role, Sampling, TextChunk, Tool, ToolCall, Usage)
+
+_ROLES = {pb.ROLE_SYSTEM: Role.SYSTEM, pb.ROLE_DEVELOPER: Role.DEVELOPER, pb.ROLE_USER: Role.USER,
+          pb.ROLE_ASSISTANT: Role.ASSISTANT, pb.ROLE_TOOL: Role.TOOL}
+_EFFORTS = {pb.REASONING_EFFORT_UNSPECIFIED: ReasoningEffort.MEDIUM, pb.REASONING_EFFORT_LOW: ReasoningEffort.LOW,
+            pb.REASONING_EFFORT_MEDIUM: ReasoningEffort.MEDIUM, pb.REASONING_EFFORT_HIGH: ReasoningEffort.HIGH}
+_FINISH = {FinishReason.STOP: pb.FINISH_REASON_STOP, FinishReason.LENGTH: pb.FINISH_REASON_LENGTH,
+           FinishReason.TOOL_CALLS: pb.FINISH_REASON_TOOL_CALLS, FinishReason.CANCELLED: pb.FINISH_REASON_CANCELLED,
+           FinishReason.ERROR: pb.FINISH_REASON_ERROR, FinishReason.INVALID_OUTPUT: pb.FINISH_REASON_INVALID_OUTPUT}
+_ROLE_NAMES = "ROLE_SYSTEM, ROLE_DEVELOPER, ROLE_USER, ROLE_ASSISTANT, ROLE_TOOL"
+
+
+def chat_request(msg: pb.ChatRequest) -> ChatRequest:
+    if msg.reasoning_effort not in _EFFORTS:
+        raise InvalidRequest(f"reasoning_effort: unknown value {msg.reasoning_effort}; allowed: LOW, MEDIUM, HIGH")
+    return ChatRequest(
+        messages=tuple(_message(m, i) for i, m in enumerate(msg.messages)),
+        model=msg.model, reasoning_effort=_EFFORTS[msg.reasoning_effort],
+        tools=tuple(_tool(t, i) for i, t in enumerate(msg.tools)),
+        sampling=_sampling(msg.sampling), request_id=msg.request_id, priority=msg.priority)
+
+
+def generate_request(msg: pb.GenerateRequest) -> GenerateRequest:
+    which = msg.WhichOneof("prompt")
+    return GenerateRequest(
+        model=msg.model, token_ids=tuple(msg.token_ids.ids) if which == "token_ids" else None,
+        text=msg.text if which == "text" else None, sampling=_sampling(msg.sampling),
+        stop_token_ids=tuple(msg.stop_token_ids), request_id=msg.request_id, priority=msg.priority)
+
+
+def _message(m: pb.Message, index: int) -> Message:
+    if m.role not in _ROLES:
+        raise InvalidRequest(f"messages[{index}].role: {pb.Role.Name(m.role) if m.role in pb.Role.values() else m.role}"
+                             f" is not a role; allowed: {_ROLE_NAMES}")
+    calls = tuple(ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in m.tool_calls)
+    return Message(role=_ROLES[m.role], content=m.content, tool_calls=calls, name=m.name,
+                   tool_call_id=m.tool_call_id, reasoning=m.reasoning)
+
+
+def _tool(t: pb.Tool, index: int) -> Tool:
+    schema = None
+    if t.parameters_json_schema.strip():
+        try:
+            schema = json.loads(t.parameters_json_schema)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"tools[{index}].parameters_json_schema: not valid JSON ({exc.msg} at position "
+                                 f"{exc.pos})") from None
+        if not isinstance(schema, dict):
+            raise InvalidRequest(f"tools[{index}].parameters_json_schema: must be a JSON object (a JSON schema)")
+    return Tool(name=t.name, description=t.description, parameters=schema)
+
+
+def _sampling(s: pb.Sampling) -> Sampling:
+    return Sampling(
+        max_tokens=s.max_tokens if s.HasField("max_tokens") else None,
+        temperature=s.temperature if s.HasField("temperature") else 1.0,
+        top_p=s.top_p if s.HasField("top_p") else 1.0,
+        seed=s.seed if s.HasField("seed") else None, stop=tuple(s.stop))
+
+
+def _usage(u: Usage) -> pb.Usage:
+    return pb.Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+                    reasoning_tokens=u.reasoning_tokens, time_to_first_token_ms=u.time_to_first_token_ms,
+                    total_time_ms=u.total_time_ms)
+
+
+def _finish(f: Finish) -> pb.Finish:
+    return pb.Finish(reason=_FINISH[f.reason], message=f.message)
+
+
+def chat_event(event: ChatEvent) -> pb.ChatEvent:
+    match event:
+        case ReasoningDelta(text):
+            return pb.ChatEvent(reasoning_delta=text)
+        case ContentDelta(text):
+            return pb.ChatEvent(content_delta=text)
+        case ToolCall(id, name, arguments):
+            return pb.ChatEvent(tool_call=pb.ToolCall(id=id, name=name, arguments=arguments))
+        case Usage():
+            return pb.ChatEvent(usage=_usage(event))
+        case Finish():
+            return pb.ChatEvent(finish=_finish(event))
+    raise TypeError(f"not a chat event: {event!r}")
+
+
+def generate_event(event: GenerateEvent) -> pb.GenerateEvent:
+    match event:
+        case TextChunk(token_ids, text):
+            return pb.GenerateEvent(tokens=pb.TokenChunk(token_ids=token_ids, text=text))
+        case Usage():
+            return pb.GenerateEvent(usage=_usage(event))
+        case Finish():
+            return pb.GenerateEvent(finish=_finish(event))
+    raise TypeError(f"not a generate event: {event!r}")

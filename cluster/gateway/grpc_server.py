@@ -1,0 +1,98 @@
+"""The gRPC face of the gateway: cluster.v1.Inference, grpc.health.v1.Health and reflection."""
+
+import logging
+import time
+from contextlib import aclosing
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cluster import metrics
+from cluster._proto.cluster.v1 import inference_pb2 as pb
+from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from cluster.errors import ClusterError, status_of
+from cluster.gateway import convert
+from cluster.gateway.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Inference"].full_name
+MAX_MESSAGE_BYTES = 16 * 2**20
+
+
+class InferenceServicer(pb_grpc.InferenceServicer):
+    def __init__(self, pipeline: Pipeline):
+        self._pipeline = pipeline
+
+    async def Chat(self, request: pb.ChatRequest, context: grpc.aio.ServicerContext):
+        async for event in self._serve("Chat", context, lambda: self._pipeline.chat(
+                convert.chat_request(request), context.time_remaining())):
+            yield convert.chat_event(event)
+
+    async def Generate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext):
+        async for event in self._serve("Generate", context, lambda: self._pipeline.generate(
+                convert.generate_request(request), context.time_remaining())):
+            yield convert.generate_event(event)
+
+    async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
+        limits = self._pipeline.limits
+        metrics.REQUESTS.labels("ListModels", grpc.StatusCode.OK.name).inc()
+        return pb.ListModelsResponse(models=[pb.Model(
+            id=limits.model_name, max_model_len=limits.max_model_len,
+            ready_replicas=self._pipeline.ready_replicas())])
+
+    async def _serve(self, method: str, context, open_stream):
+        """Runs one stream with the books kept; maps errors through the one status table."""
+        metrics.IN_FLIGHT.labels(method).inc()
+        code = grpc.StatusCode.OK
+        try:
+            async with aclosing(open_stream()) as events:
+                async for event in events:
+                    yield event
+        except ClusterError as exc:
+            code, _, message = status_of(exc)
+            await context.abort(code, message)
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            log.exception("%s failed", method)
+            code, _, message = status_of(exc)
+            await context.abort(code, message)
+        except BaseException:  # the client went away or its deadline passed
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            metrics.IN_FLIGHT.labels(method).dec()
+            metrics.REQUESTS.labels(method, code.name).inc()
+
+
+class GrpcGateway:
+    """Owns the grpc.aio server and the health status it reports."""
+
+    def __init__(self, pipeline: Pipeline, host: str, port: int):
+        self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+        pb_grpc.add_InferenceServicer_to_server(InferenceServicer(pipeline), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.address = f"{host}:{port}"
+        if self.server.add_insecure_port(self.address) == 0:
+            raise OSError(f"cannot listen on {self.address}")
+
+    async def start(self) -> None:
+        await self.set_serving(False)
+        await self.server.start()
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def stop(self, grace_s: float) -> None:
+        """Stops accepting calls at once; lets open streams run up to `grace_s`, then cancels them."""
+        await self.set_serving(False)
+        started = time.monotonic()
+        await self.server.stop(grace_s)
+        log.info("gRPC server stopped after %.1f s", time.monotonic() - started)

@@ -1,0 +1,203 @@
+"""The request path shared by every API: validate, render, route, stream tokens, parse, measure."""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
+
+from ray.exceptions import RayActorError, RayTaskError
+
+from cluster import metrics
+from cluster.errors import ClusterError, DeadlineExceeded, InternalError, InvalidRequest, Unavailable
+from cluster.gateway.stop_strings import StopMatcher
+from cluster.gateway.validate import Limits, completion_budget, validate_chat, validate_generate
+from cluster.harmony.parse import ChatParser
+from cluster.harmony.render import render_chat
+from cluster.harmony.text import TextDecoder
+from cluster.harmony.vocab import harmony_encoding
+from cluster.replica.actor import stream_tokens
+from cluster.router.least_loaded import pick_least_loaded
+from cluster.router.replica_set import ReplicaSet
+from cluster.types import (ChatEvent, ChatRequest, ContentDelta, EngineRequest, Finish, FinishReason, GenerateEvent,
+                           GenerateRequest, TextChunk, TokenChunk, Usage)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Timing:
+    """Token counts and timings of one request, filled in while it streams."""
+
+    method: str
+    prompt_tokens: int
+    start: float
+    first_token: float | None = None
+    last_token: float | None = None
+    completion_tokens: int = 0
+
+    def record(self, chunk: TokenChunk) -> None:
+        now = time.monotonic()
+        n = len(chunk.token_ids)
+        if not n:
+            return
+        if self.first_token is None:
+            self.first_token = now
+            metrics.TIME_TO_FIRST_TOKEN.labels(self.method).observe(now - self.start)
+        elif self.last_token is not None:
+            gap = (now - self.last_token) / n
+            for _ in range(n):
+                metrics.INTER_TOKEN_LATENCY.labels(self.method).observe(gap)
+        self.last_token = now
+        self.completion_tokens += n
+
+    def usage(self, reasoning_tokens: int = 0) -> Usage:
+        ttft = (self.first_token - self.start) * 1000 if self.first_token else 0.0
+        return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+                     reasoning_tokens=reasoning_tokens, time_to_first_token_ms=ttft,
+                     total_time_ms=(time.monotonic() - self.start) * 1000)
+
+
+class _Failure:
+    error = ""
+
+
+@asynccontextmanager
+async def _ends_with_error(timing: _Timing):
+    """Before the first token a failure raises (the caller gets a status and may retry); after it,
+    the stream ends with finish reason `error` so the caller keeps what it already received."""
+    failure = _Failure()
+    try:
+        yield failure
+    except ClusterError as exc:
+        if timing.first_token is None:
+            raise
+        log.warning("stream failed after %d tokens: %s", timing.completion_tokens, exc)
+        failure.error = str(exc)
+
+
+class Pipeline:
+    """Serves Chat and Generate as async generators of domain events.
+
+    Errors before the first event raise a `ClusterError` (the API layer maps it to a status);
+    later failures end the stream with a `Finish` that says why. Cancelling the consumer aborts
+    the engine request.
+    """
+
+    def __init__(self, replicas: ReplicaSet, limits: Limits, request_timeout_s: float):
+        self._replicas = replicas
+        self.limits = limits
+        self._request_timeout_s = request_timeout_s
+
+    def ready_replicas(self) -> int:
+        return len(self._replicas.ready())
+
+    async def chat(self, request: ChatRequest, timeout_s: float | None = None) -> AsyncIterator[ChatEvent]:
+        start = time.monotonic()
+        validate_chat(request, self.limits)
+        prompt = render_chat(request)
+        budget = completion_budget(len(prompt), request.sampling, self.limits)
+        engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling, (),
+                                              request.priority)
+        timing = _Timing("Chat", len(prompt), start)
+        parser, stops = ChatParser(), StopMatcher(request.sampling.stop)
+        reason, message = FinishReason.STOP, ""
+        tokens = self._tokens(engine_request, timing, timeout_s)
+        async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
+            async for chunk in chunks:
+                for event in parser.feed(chunk.token_ids):
+                    if isinstance(event, ContentDelta):
+                        text = stops.feed(event.text)
+                        if text:
+                            yield ContentDelta(text)
+                        if stops.stopped:
+                            break
+                    else:
+                        yield event
+                if stops.stopped:
+                    reason = FinishReason.STOP
+                    break
+                if parser.outcome is not None or chunk.finish is not None:
+                    reason = parser.finish_reason(chunk.finish or FinishReason.STOP)
+                    message = parser.error
+                    break
+        if failure.error:
+            reason, message = FinishReason.ERROR, failure.error
+        tail = stops.flush()
+        if tail:
+            yield ContentDelta(tail)
+        yield timing.usage(parser.reasoning_tokens)
+        yield self._finish(timing, reason, message)
+
+    async def generate(self, request: GenerateRequest, timeout_s: float | None = None) -> AsyncIterator[GenerateEvent]:
+        start = time.monotonic()
+        validate_generate(request, self.limits)
+        if request.token_ids is not None:
+            prompt = list(request.token_ids)
+        else:
+            prompt = harmony_encoding().encode(request.text, allowed_special="all")
+        budget = completion_budget(len(prompt), request.sampling, self.limits)
+        engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling,
+                                              request.stop_token_ids, request.priority)
+        timing = _Timing("Generate", len(prompt), start)
+        decoder = TextDecoder()
+        reason, message = FinishReason.STOP, ""
+        tokens = self._tokens(engine_request, timing, timeout_s)
+        async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
+            async for chunk in chunks:
+                yield TextChunk(chunk.token_ids, decoder.feed(chunk.token_ids))
+                if chunk.finish is not None:
+                    reason = chunk.finish
+                    break
+        if failure.error:
+            reason, message = FinishReason.ERROR, failure.error
+        tail = decoder.flush()
+        if tail:
+            yield TextChunk([], tail)
+        yield timing.usage()
+        yield self._finish(timing, reason, message)
+
+    def _engine_request(self, request_id, prompt, budget, sampling, stop_ids, priority) -> EngineRequest:
+        return EngineRequest(
+            request_id=request_id or uuid.uuid4().hex, prompt_token_ids=prompt, max_tokens=budget,
+            temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
+            stop_token_ids=tuple(stop_ids), priority=priority)
+
+    async def _tokens(self, request: EngineRequest, timing: _Timing, timeout_s: float | None):
+        """Routes the request and streams its chunks within the deadline, keeping the books."""
+        replica = pick_least_loaded(self._replicas.ready())
+        if replica is None:
+            raise Unavailable("no replica is ready to serve; the cluster is starting or replacing replicas, "
+                              "retry in a few seconds")
+        timeout = min(timeout_s or self._request_timeout_s, self._request_timeout_s)
+        replica.in_flight += 1
+        metrics.REPLICA_GATEWAY_IN_FLIGHT.labels(replica.replica_id).set(replica.in_flight)
+        try:
+            async with asyncio.timeout(timeout):
+                async with aclosing(stream_tokens(replica.handle, request)) as chunks:
+                    async for chunk in chunks:
+                        timing.record(chunk)
+                        yield chunk
+        except TimeoutError:
+            raise DeadlineExceeded(f"the request did not finish within its deadline of {timeout:.1f} s") from None
+        except RayActorError:
+            self._replicas.mark_failed(replica.replica_id)
+            raise Unavailable("the replica serving this request failed; retry the request") from None
+        except RayTaskError as exc:
+            if isinstance(exc.cause, ValueError):
+                raise InvalidRequest(f"the engine rejected the request: {exc.cause}") from None
+            log.error("replica %s failed request %s: %s", replica.replica_id, request.request_id, exc)
+            raise InternalError("the replica failed while generating; retry the request") from None
+        finally:
+            replica.in_flight -= 1
+            metrics.REPLICA_GATEWAY_IN_FLIGHT.labels(replica.replica_id).set(replica.in_flight)
+
+    @staticmethod
+    def _finish(timing: _Timing, reason: FinishReason, message: str) -> Finish:
+        metrics.END_TO_END_LATENCY.labels(timing.method).observe(time.monotonic() - timing.start)
+        metrics.PROMPT_TOKENS.labels(timing.method).inc(timing.prompt_tokens)
+        metrics.COMPLETION_TOKENS.labels(timing.method).inc(timing.completion_tokens)
+        metrics.FINISHES.labels(timing.method, reason.value).inc()
+        return Finish(reason, message)

@@ -1,0 +1,31 @@
+"""Every Prometheus metric of the project, declared in one place. Imports nothing of the project."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Latency buckets in seconds: TTFT on a busy GPU spans milliseconds to tens of seconds.
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_INTER_TOKEN = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5)
+
+REQUESTS = Counter("oss_cluster_requests_total", "Requests finished, by API method and status code.",
+                   ["method", "code"])
+IN_FLIGHT = Gauge("oss_cluster_in_flight_requests", "Requests being served by this gateway.", ["method"])
+TIME_TO_FIRST_TOKEN = Histogram("oss_cluster_time_to_first_token_seconds",
+                                "From the request reaching the gateway to the first generated token.",
+                                ["method"], buckets=_LATENCY)
+INTER_TOKEN_LATENCY = Histogram("oss_cluster_inter_token_latency_seconds",
+                                "Between consecutive generated tokens, per token.", ["method"], buckets=_INTER_TOKEN)
+END_TO_END_LATENCY = Histogram("oss_cluster_request_duration_seconds",
+                               "From the request reaching the gateway to its last event.", ["method"], buckets=_LATENCY)
+PROMPT_TOKENS = Counter("oss_cluster_prompt_tokens_total", "Prompt tokens of finished requests.", ["method"])
+COMPLETION_TOKENS = Counter("oss_cluster_completion_tokens_total", "Generated tokens of finished requests.",
+                            ["method"])
+FINISHES = Counter("oss_cluster_finish_total", "Streams ended, by finish reason.", ["method", "reason"])
+REPLICAS_READY = Gauge("oss_cluster_replicas_ready", "Replicas the gateway can route to.")
+REPLICA_RUNNING = Gauge("oss_cluster_replica_running_requests", "Requests the replica's engine is running.",
+                        ["replica"])
+REPLICA_WAITING = Gauge("oss_cluster_replica_waiting_requests", "Requests queued in the replica's engine.",
+                        ["replica"])
+REPLICA_KV_CACHE_USAGE = Gauge("oss_cluster_replica_kv_cache_usage_ratio",
+                               "Fraction of the replica's KV cache in use.", ["replica"])
+REPLICA_GATEWAY_IN_FLIGHT = Gauge("oss_cluster_replica_gateway_in_flight_requests",
+                                  "Requests this gateway has sent to the replica and not yet finished.", ["replica"])

@@ -1,0 +1,1 @@
+"""Replicas: the engine seam, the vLLM adapter, the Ray actor and the tiny default model."""

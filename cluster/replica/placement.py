@@ -1,0 +1,53 @@
+"""Where a replica runs: Ray actor options and engine settings for a layout on a device."""
+
+import os
+from dataclasses import dataclass
+
+from cluster.config import ClusterConfig
+from cluster.replica.vllm_engine import VllmSettings
+
+TENSOR_PARALLEL = {"tp1": 1, "tp2": 2}
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    """Everything the controller needs to start replica number `slot` of the cluster."""
+
+    settings: VllmSettings
+    device: str
+    tensor_parallel: int
+    cpu_threads: int  # CPU engines: cores per tensor-parallel rank
+
+    def actor_options(self, slot: int) -> dict:
+        """Ray options for the replica in `slot`; CPU replicas get their own cores, bound by slot."""
+        env = {"VLLM_HOST_IP": "127.0.0.1" if self.device == "cpu" else "", "VLLM_NO_USAGE_STATS": "1",
+               "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {k: v for k, v in env.items() if v}
+        if self.device == "gpu":
+            return dict(num_gpus=self.tensor_parallel, num_cpus=1, runtime_env={"env_vars": env})
+        env["VLLM_TARGET_DEVICE"] = "cpu"
+        env["VLLM_CPU_OMP_THREADS_BIND"] = self.cpu_binding(slot)
+        return dict(num_cpus=self.cpu_threads * self.tensor_parallel, runtime_env={"env_vars": env})
+
+    def cpu_binding(self, slot: int, cores: int | None = None) -> str:
+        """OMP core binding such as '0' or '0|1' (one group per rank), wrapping around the machine."""
+        cores = cores or os.cpu_count() or 1
+        groups = []
+        for rank in range(self.tensor_parallel):
+            first = ((slot * self.tensor_parallel + rank) * self.cpu_threads) % cores
+            last = min(first + self.cpu_threads, cores) - 1
+            groups.append(str(first) if first == last else f"{first}-{last}")
+        return "|".join(groups)
+
+
+def plan_replicas(config: ClusterConfig, model_path: str) -> ReplicaPlan:
+    e = config.engine
+    tp = TENSOR_PARALLEL[config.layout]
+    settings = VllmSettings(
+        model=model_path, served_model_name=config.served_model_name, max_model_len=e.max_model_len,
+        max_num_seqs=e.max_num_seqs, max_num_batched_tokens=e.max_num_batched_tokens,
+        enforce_eager=e.enforce_eager, kv_cache_dtype=e.kv_cache_dtype,
+        gpu_memory_utilization=e.gpu_memory_utilization, kv_cache_memory_bytes=e.kv_cache_memory_bytes,
+        tensor_parallel_size=tp)
+    return ReplicaPlan(settings=settings, device=config.device, tensor_parallel=tp,
+                       cpu_threads=e.cpu_threads_per_replica)

@@ -1,0 +1,120 @@
+"""The vLLM adapter: one AsyncLLM, token ids in, token-id deltas out."""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from cluster.types import EngineRequest, FinishReason, ReplicaLoad, TokenChunk
+
+log = logging.getLogger(__name__)
+
+HARMONY_STOP_TOKEN_IDS = (200002, 200012)  # <|return|>, <|call|>; never <|end|>
+
+
+@dataclass(frozen=True)
+class VllmSettings:
+    """The engine arguments a replica passes to vLLM, from the validated config."""
+
+    model: str
+    served_model_name: str
+    max_model_len: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    enforce_eager: bool
+    kv_cache_dtype: str = "auto"
+    gpu_memory_utilization: float = 0.9
+    kv_cache_memory_bytes: int | None = None
+    tensor_parallel_size: int = 1
+
+    def engine_args(self) -> dict:
+        args = dict(
+            model=self.model, served_model_name=self.served_model_name, max_model_len=self.max_model_len,
+            max_num_seqs=self.max_num_seqs, max_num_batched_tokens=self.max_num_batched_tokens,
+            enforce_eager=self.enforce_eager, kv_cache_dtype=self.kv_cache_dtype,
+            gpu_memory_utilization=self.gpu_memory_utilization, tensor_parallel_size=self.tensor_parallel_size,
+            scheduling_policy="priority", enable_prefix_caching=True,
+        )
+        if self.kv_cache_memory_bytes is not None:
+            args["kv_cache_memory_bytes"] = self.kv_cache_memory_bytes
+        return args
+
+
+class VllmEngine:
+    """Hosts `vllm.v1.engine.async_llm.AsyncLLM`; see `cluster.replica.engine.Engine`."""
+
+    def __init__(self, settings: VllmSettings):
+        self._settings = settings
+        self._llm = None
+        self._load = ReplicaLoad()
+        self._active = 0
+
+    async def start(self) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        args = AsyncEngineArgs(**self._settings.engine_args(), disable_log_stats=True)
+        self._llm = AsyncLLM.from_engine_args(args, stat_loggers=[self._stat_logger_factory()])
+
+    def _stat_logger_factory(self):
+        from vllm.v1.metrics.loggers import StatLoggerBase
+
+        engine = self
+
+        class LoadRecorder(StatLoggerBase):
+            def __init__(self, vllm_config, engine_index=0):
+                pass
+
+            def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx=0):
+                if scheduler_stats is not None:
+                    engine._load = ReplicaLoad(
+                        running=scheduler_stats.num_running_reqs, waiting=scheduler_stats.num_waiting_reqs,
+                        kv_cache_usage=scheduler_stats.kv_cache_usage, at=time.monotonic())
+
+            def log_engine_initialized(self):
+                pass
+
+        return LoadRecorder
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[TokenChunk]:
+        from vllm import SamplingParams, TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        params = SamplingParams(
+            max_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p,
+            seed=request.seed, stop_token_ids=list(HARMONY_STOP_TOKEN_IDS + request.stop_token_ids),
+            output_kind=RequestOutputKind.DELTA, detokenize=False, skip_special_tokens=False)
+        prompt = TokensPrompt(prompt_token_ids=request.prompt_token_ids)
+        self._active += 1
+        finished = False
+        try:
+            async for output in self._llm.generate(prompt, params, request.request_id, priority=request.priority):
+                completion = output.outputs[0]
+                finished = output.finished
+                finish = _finish_reason(completion.finish_reason) if finished else None
+                if completion.token_ids or finish:
+                    yield TokenChunk(token_ids=list(completion.token_ids), finish=finish)
+        finally:
+            self._active -= 1
+            if not finished:  # the caller went away (cancelled or closed): free the engine slot
+                await asyncio.shield(self._llm.abort(request.request_id))
+
+    def load(self) -> ReplicaLoad:
+        if self._active == 0:  # the engine reports no stats when idle; nothing can be running
+            return ReplicaLoad(running=0, waiting=0, kv_cache_usage=0.0, at=time.monotonic())
+        return self._load
+
+    async def check_health(self) -> None:
+        if self._llm is None:
+            raise RuntimeError("engine not started")
+        await self._llm.check_health()
+
+    def shutdown(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+
+def _finish_reason(reason: str | None) -> FinishReason:
+    return {"length": FinishReason.LENGTH, "abort": FinishReason.CANCELLED}.get(reason, FinishReason.STOP)

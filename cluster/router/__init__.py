@@ -1,0 +1,1 @@
+"""The router: which ready replica serves a request."""

@@ -1,0 +1,85 @@
+"""The gateway's view of the replicas: the ready set from the controller, their loads, its own in-flight counts."""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from cluster import metrics
+from cluster.types import ReplicaLoad
+
+log = logging.getLogger(__name__)
+
+REFRESH_PERIOD_S = 0.5
+CALL_TIMEOUT_S = 2.0
+
+
+@dataclass
+class Replica:
+    replica_id: str
+    handle: object  # a Ray actor handle
+    load: ReplicaLoad = field(default_factory=ReplicaLoad)
+    in_flight: int = 0  # requests this gateway sent and has not seen finish
+
+
+class ReplicaSet:
+    """Refreshes the ready replicas and their loads every `REFRESH_PERIOD_S`, off the request path."""
+
+    def __init__(self, controller):
+        self._controller = controller
+        self.replicas: dict[str, Replica] = {}
+        self._task: asyncio.Task | None = None
+        self.last_refresh = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def ready(self) -> list[Replica]:
+        return list(self.replicas.values())
+
+    def mark_failed(self, replica_id: str) -> None:
+        """Stops routing to a replica whose call failed until the controller announces it again."""
+        if self.replicas.pop(replica_id, None) is not None:
+            self._controller.report_failure.remote(replica_id)
+            self._forget_gauges(replica_id)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as exc:  # controller restarting, Ray busy: keep the last view and retry
+                log.warning("replica refresh failed: %s", exc)
+            await asyncio.sleep(REFRESH_PERIOD_S)
+
+    async def refresh(self) -> None:
+        ready = await asyncio.wait_for(self._controller.ready_replicas.remote(), CALL_TIMEOUT_S)
+        current = {info.replica_id: handle for info, handle in ready}
+        for rid in set(self.replicas) - set(current):
+            del self.replicas[rid]
+            self._forget_gauges(rid)
+        for rid, handle in current.items():
+            self.replicas.setdefault(rid, Replica(rid, handle))
+        loads = await asyncio.gather(*(asyncio.wait_for(r.handle.load.remote(), CALL_TIMEOUT_S)
+                                       for r in self.replicas.values()), return_exceptions=True)
+        for replica, load in zip(list(self.replicas.values()), loads):
+            if isinstance(load, ReplicaLoad):
+                replica.load = load
+                metrics.REPLICA_RUNNING.labels(replica.replica_id).set(load.running)
+                metrics.REPLICA_WAITING.labels(replica.replica_id).set(load.waiting)
+                metrics.REPLICA_KV_CACHE_USAGE.labels(replica.replica_id).set(load.kv_cache_usage)
+        metrics.REPLICAS_READY.set(len(self.replicas))
+        self.last_refresh = time.monotonic()
+
+    @staticmethod
+    def _forget_gauges(replica_id: str) -> None:
+        for gauge in (metrics.REPLICA_RUNNING, metrics.REPLICA_WAITING, metrics.REPLICA_KV_CACHE_USAGE,
+                      metrics.REPLICA_GATEWAY_IN_FLIGHT):
+            try:
+                gauge.remove(replica_id)
+            except KeyError:
+                pass

@@ -1,0 +1,102 @@
+"""`oss-cluster serve`: Ray on loopback (or an existing cluster), the controller, the replicas and the gateway."""
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import ray
+from prometheus_client import start_http_server
+
+from cluster.config import ClusterConfig
+from cluster.controller.controller import CONTROLLER_NAME, Controller
+from cluster.gateway.grpc_server import GrpcGateway
+from cluster.gateway.pipeline import Pipeline
+from cluster.gateway.validate import Limits
+from cluster.replica.placement import plan_replicas
+from cluster.replica.tiny_model import ensure_tiny_model
+from cluster.router.replica_set import ReplicaSet
+
+log = logging.getLogger(__name__)
+
+RAY_NAMESPACE = "oss-cluster"
+READY_POLL_S = 0.2
+
+
+def start_ray(config: ClusterConfig, replica_logs: bool) -> None:
+    """Joins the configured Ray cluster, or starts a private one that listens on loopback only."""
+    if config.ray_address:
+        ray.init(address=config.ray_address, namespace=RAY_NAMESPACE, log_to_driver=replica_logs)
+        return
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray.init(address="local", namespace=RAY_NAMESPACE, num_cpus=os.cpu_count(), include_dashboard=False,
+             _node_ip_address="127.0.0.1", log_to_driver=replica_logs, configure_logging=False)
+
+
+async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = False,
+                stop: asyncio.Event | None = None) -> None:
+    """Runs until SIGTERM/SIGINT (or `stop` is set), then drains and stops everything it started."""
+    began = time.monotonic()
+    stop = stop or asyncio.Event()
+    model_path = config.model.path or str(ensure_tiny_model(cache_dir / "models"))
+    start_ray(config, replica_logs)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
+        loop.add_signal_handler(sig, stop.set)
+    controller = Controller.options(name=CONTROLLER_NAME, lifetime="detached").remote(
+        plan_replicas(config, model_path), config.replicas)
+    replicas = ReplicaSet(controller)
+    metrics_server = None
+    gateway = None
+    try:
+        await controller.run.remote()
+        replicas.start()
+        g = config.gateway
+        limits = Limits(model_name=config.served_model_name, max_model_len=config.engine.max_model_len,
+                        default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes)
+        gateway = GrpcGateway(Pipeline(replicas, limits, g.request_timeout_s), g.host, g.grpc_port)
+        await gateway.start()
+        metrics_server, _ = start_http_server(g.metrics_port, addr=g.host)
+        print(f"oss-cluster: serving {config.served_model_name} ({config.replicas} replica(s), layout "
+              f"{config.layout}, {config.device})", flush=True)
+        print(f"oss-cluster: gRPC on {gateway.address}; metrics on http://{g.host}:{g.metrics_port}/metrics",
+              flush=True)
+        await _track_readiness(gateway, replicas, stop, began)
+        print(f"oss-cluster: stopping; open streams get up to {g.shutdown_grace_s:.0f} s", flush=True)
+    finally:
+        if gateway is not None:
+            await gateway.stop(config.gateway.shutdown_grace_s)
+        await replicas.stop()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        await _stop_controller(controller)
+        ray.shutdown()
+        print("oss-cluster: stopped", flush=True)
+
+
+async def _track_readiness(gateway: GrpcGateway, replicas: ReplicaSet, stop: asyncio.Event, began: float) -> None:
+    """Reports SERVING while at least one replica is ready; returns when asked to stop."""
+    serving = False
+    while not stop.is_set():
+        ready = bool(replicas.ready())
+        if ready != serving:
+            serving = ready
+            await gateway.set_serving(serving)
+            if serving:
+                print(f"oss-cluster: ready in {time.monotonic() - began:.1f} s", flush=True)
+            else:
+                print("oss-cluster: no replica ready; health is NOT_SERVING until one is", flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), READY_POLL_S)
+        except TimeoutError:
+            pass
+
+
+async def _stop_controller(controller) -> None:
+    try:
+        await asyncio.wait_for(controller.shutdown.remote(), 60)
+    except Exception as exc:
+        log.warning("controller shutdown: %s", exc)
+    ray.kill(controller, no_restart=True)

@@ -1,0 +1,160 @@
+"""Domain types shared by the gateway, router, replicas and controller. Imports nothing of the project."""
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Role(str, Enum):
+    SYSTEM = "system"
+    DEVELOPER = "developer"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class ReasoningEffort(str, Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class FinishReason(str, Enum):
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+    INVALID_OUTPUT = "invalid_output"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    name: str = ""  # tool turns: the function whose result this is
+    tool_call_id: str = ""  # tool turns: the call answered
+    reasoning: str = ""  # assistant turns: earlier chain of thought
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str = ""
+    parameters: dict | None = None  # JSON schema of the arguments object
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_tokens: int | None = None  # None: the gateway default, capped by the context
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: tuple[Message, ...]
+    model: str = ""
+    reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM
+    tools: tuple[Tool, ...] = ()
+    sampling: Sampling = field(default_factory=Sampling)
+    request_id: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    model: str = ""
+    token_ids: tuple[int, ...] | None = None
+    text: str | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    stop_token_ids: tuple[int, ...] = ()
+    request_id: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    """What the gateway sends a replica: token ids in, token ids out."""
+
+    request_id: str
+    prompt_token_ids: list[int]
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop_token_ids: tuple[int, ...] = ()
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class TokenChunk:
+    """Token ids a replica generated in one engine step; `finish` is set on the last chunk."""
+
+    token_ids: list[int]
+    finish: FinishReason | None = None
+
+
+# Events of a parsed chat stream.
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ContentDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int = 0
+    time_to_first_token_ms: float = 0.0
+    total_time_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: FinishReason
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Generated tokens with their text (Generate streams)."""
+
+    token_ids: list[int]
+    text: str
+
+
+ChatEvent = ReasoningDelta | ContentDelta | ToolCall | Usage | Finish
+GenerateEvent = TextChunk | Usage | Finish
+
+
+@dataclass(frozen=True)
+class ReplicaLoad:
+    """A replica's load as it reports it; `at` is the monotonic time of the report."""
+
+    running: int = 0
+    waiting: int = 0
+    kv_cache_usage: float = 0.0
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    """A ready replica as the controller announces it."""
+
+    replica_id: str
+    actor_name: str
