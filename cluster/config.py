@@ -87,32 +87,35 @@ def load_config(path: str | Path) -> ClusterConfig:
 
 
 def parse_config(raw: dict) -> ClusterConfig:
-    """Builds a validated ClusterConfig from the YAML mapping."""
-    cfg = _build(ClusterConfig, raw, "")
+    """Builds a validated ClusterConfig from the YAML mapping.
+
+    Fields left out take the defaults of what is served: the embedded tiny model's when
+    `model.path` is empty, a GPU checkpoint's otherwise.
+    """
+    serves_checkpoint = isinstance(raw.get("model"), dict) and bool(raw["model"].get("path"))
+    cfg = _build(ClusterConfig() if serves_checkpoint else embedded_default(), raw, "")
     _check(cfg)
     if not cfg.device:
         cfg = dataclasses.replace(cfg, device="gpu" if cfg.model.path else "cpu")
-    if not cfg.model.path and raw.get("engine") is None:
-        cfg = dataclasses.replace(cfg, engine=embedded_default().engine)
     return cfg
 
 
-def _build(cls, raw, where: str):
+def _build(default, raw, where: str):
     if not isinstance(raw, dict):
         raise ConfigError(f"{where or 'the config'}: expected a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(default)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"{where + '.' if where else ''}{unknown[0]}: unknown field; allowed: {', '.join(fields)}")
     values = {}
     for name, value in raw.items():
         path = f"{where}.{name}" if where else name
-        ftype = fields[name].type
-        if dataclasses.is_dataclass(ftype):
-            values[name] = _build(ftype, value, path)
+        current = getattr(default, name)
+        if dataclasses.is_dataclass(current):
+            values[name] = _build(current, value, path)
         else:
-            values[name] = _coerce(value, ftype, path)
-    return cls(**values)
+            values[name] = _coerce(value, fields[name].type, path)
+    return dataclasses.replace(default, **values)
 
 
 def _coerce(value, ftype, path: str):

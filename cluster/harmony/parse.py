@@ -53,8 +53,8 @@ class ChatParser:
         if p.state == StreamState.CONTENT:
             if p.current_role != HRole.ASSISTANT:
                 return self._invalid(f"the model wrote a message as {p.current_role.value}")
-            if p.current_channel == "analysis":
-                self.reasoning_tokens += 1
+            if was_content and p.current_channel == "analysis":
+                self.reasoning_tokens += 1  # text tokens of the chain of thought, markup excluded
             return self._delta(p.current_channel, p.current_recipient, p.last_content_delta)
         # the message just ended (EXPECT_START after <|end|>, <|return|> or <|call|>)
         events: list[ChatEvent] = []

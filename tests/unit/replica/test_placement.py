@@ -1,0 +1,31 @@
+from cluster.config import parse_config
+from cluster.replica.placement import plan_replicas
+
+
+def test_embedded_default_binds_each_replica_to_its_own_core():
+    plan = plan_replicas(parse_config({"replicas": 2}), "/models/tiny")
+    assert [plan.cpu_binding(slot, cores=2) for slot in (0, 1, 2)] == ["0", "1", "0"]
+    options = plan.actor_options(1)
+    assert options["num_cpus"] == 1
+    env = options["runtime_env"]["env_vars"]
+    assert env["VLLM_HOST_IP"] == "127.0.0.1" and env["VLLM_TARGET_DEVICE"] == "cpu"
+    args = plan.settings.engine_args()
+    assert args["enforce_eager"] is True and args["kv_cache_memory_bytes"] == 64 * 2**20
+
+
+def test_tp2_on_cpu_binds_one_core_group_per_rank():
+    plan = plan_replicas(parse_config({"layout": "tp2", "engine": {"cpu_threads_per_replica": 2}}), "/m")
+    assert plan.cpu_binding(0, cores=8) == "0-1|2-3"
+    assert plan.cpu_binding(1, cores=8) == "4-5|6-7"
+    assert plan.actor_options(0)["num_cpus"] == 4
+
+
+def test_gpu_replicas_ask_ray_for_their_gpus(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    plan = plan_replicas(parse_config({"model": {"path": str(tmp_path)}, "layout": "tp2",
+                                       "engine": {"gpu_memory_utilization": 0.92}}), str(tmp_path))
+    options = plan.actor_options(0)
+    assert options["num_gpus"] == 2 and "VLLM_CPU_OMP_THREADS_BIND" not in options["runtime_env"]["env_vars"]
+    args = plan.settings.engine_args()
+    assert args["tensor_parallel_size"] == 2 and args["gpu_memory_utilization"] == 0.92
+    assert "kv_cache_memory_bytes" not in args

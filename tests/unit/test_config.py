@@ -1,0 +1,58 @@
+import pytest
+
+from cluster.config import ConfigError, embedded_default, load_config, parse_config
+
+
+def model_dir(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    return str(tmp_path)
+
+
+def test_empty_file_is_the_embedded_default(tmp_path):
+    path = tmp_path / "cluster.yaml"
+    path.write_text("")
+    cfg = load_config(path)
+    assert cfg == embedded_default()
+    assert cfg.served_model_name == "tiny-gpt-oss"
+
+
+def test_gpu_checkpoint_config(tmp_path):
+    cfg = parse_config({"model": {"path": model_dir(tmp_path), "name": "gpt-oss-120b"}, "replicas": 4,
+                        "layout": "tp2", "engine": {"gpu_memory_utilization": 0.92, "max_num_seqs": 128,
+                                                    "max_model_len": 65536, "kv_cache_dtype": "fp8"}})
+    assert (cfg.device, cfg.replicas, cfg.layout, cfg.served_model_name) == ("gpu", 4, "tp2", "gpt-oss-120b")
+    assert cfg.engine.kv_cache_dtype == "fp8" and cfg.engine.max_model_len == 65536
+    with pytest.raises(Exception):
+        cfg.replicas = 3  # frozen
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"layout": "tp3"}, "layout: 'tp3' is not a layout; allowed: tp1, tp2"),
+    ({"layout": "dep4"}, "layout: dep4 (expert parallel) is not available yet; allowed: tp1, tp2"),
+    ({"replicas": 0}, "replicas: 0 is out of range; allowed: 1 to 1024"),
+    ({"replicas": "two"}, "replicas: expected int, got 'two'"),
+    ({"replicas": True}, "replicas: expected int, got True"),
+    ({"engine": {"kv_cache_dtype": "int4"}}, "engine.kv_cache_dtype: 'int4'; allowed: auto, bfloat16, fp8"),
+    ({"engine": {"gpu_memory_utilization": 1.5}}, "engine.gpu_memory_utilization: 1.5 is out of range"),
+    ({"engine": {"max_num_seqs": 0}}, "engine.max_num_seqs: 0 is out of range"),
+    ({"engine": {"enforce_eager": "yes"}}, "engine.enforce_eager: expected bool"),
+    ({"engine": {"max_batch": 3}}, "engine.max_batch: unknown field; allowed: gpu_memory_utilization"),
+    ({"gateway": {"grpc_port": 70000}}, "gateway.grpc_port: 70000 is out of range; allowed: 1 to 65535"),
+    ({"gateway": {"grpc_port": 9000, "metrics_port": 9000}}, "gateway.metrics_port: must differ"),
+    ({"device": "tpu"}, "device: 'tpu'; allowed: cpu, gpu"),
+    ({"model": {"path": "/no/such/dir"}}, "model.path: /no/such/dir is not a directory"),
+    ({"model": "gpt"}, "model: expected a mapping"),
+])
+def test_errors_name_the_field_and_the_allowed_values(raw, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert message in str(err.value)
+
+
+def test_unreadable_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("replicas: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
