@@ -1,0 +1,101 @@
+"""The real stack for end-to-end tests: `oss-cluster serve` in a subprocess (Ray, controller, vLLM replica)."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+
+START_TIMEOUT_S = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Cluster:
+    target: str
+    metrics_url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def stub(self) -> pb_grpc.InferenceStub:
+        return pb_grpc.InferenceStub(grpc.insecure_channel(self.target))
+
+    def health(self, service: str = "") -> int:
+        with grpc.insecure_channel(self.target) as channel:
+            return health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+    def metrics(self) -> dict[tuple, float]:
+        """Every sample as {(name, sorted labels): value}."""
+        text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    def metric(self, name: str, **labels) -> float:
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Cluster:
+    work = tmp_path_factory.mktemp("cluster")
+    grpc_port, metrics_port = free_port(), free_port()
+    config = work / "cluster.yaml"
+    config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  metrics_port: {metrics_port}\n"
+                      "  shutdown_grace_s: 10\n")
+    env = dict(os.environ, OSS_CLUSTER_CACHE=os.environ.get("OSS_CLUSTER_CACHE", str(work / "cache")))
+    log_path = work / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    cluster = Cluster(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{metrics_port}/metrics", process, log_path)
+    try:
+        wait_for(lambda: process.poll() is not None or re.search(r"ready in [\d.]+ s", cluster.log()),
+                 START_TIMEOUT_S, "oss-cluster serve to be ready")
+        assert process.poll() is None, f"serve exited early:\n{cluster.log()[-4000:]}"
+        yield cluster
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, as Kubernetes would; then SIGKILL whatever of our own process group is left."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(120)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
