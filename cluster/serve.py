@@ -45,7 +45,10 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
         loop.add_signal_handler(sig, stop.set)
-    controller = Controller.options(name=CONTROLLER_NAME, lifetime="detached").remote(
+    # A gateway that started its own Ray owns the controller; gateways joining a shared cluster
+    # (several gateway pods) share the one controller there and leave it running when they stop.
+    owns_cluster = not config.ray_address
+    controller = Controller.options(name=CONTROLLER_NAME, lifetime="detached", get_if_exists=True).remote(
         plan_replicas(config, model_path), config.replicas)
     replicas = ReplicaSet(controller)
     metrics_server = None
@@ -71,7 +74,8 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         await replicas.stop()
         if metrics_server is not None:
             metrics_server.shutdown()
-        await _stop_controller(controller)
+        if owns_cluster:
+            await _stop_controller(controller)
         ray.shutdown()
         print("oss-cluster: stopped", flush=True)
 

@@ -38,6 +38,10 @@ class VllmSettings:
         )
         if self.kv_cache_memory_bytes is not None:
             args["kv_cache_memory_bytes"] = self.kv_cache_memory_bytes
+        if self.tensor_parallel_size > 1:
+            # Inside a Ray actor vLLM would pick its Ray executor and ask for a placement group of
+            # its own; the actor already holds the GPUs, so its ranks run as local processes.
+            args["distributed_executor_backend"] = "mp"
         return args
 
 

@@ -56,3 +56,16 @@ def test_unreadable_and_malformed_files(tmp_path):
     bad.write_text("replicas: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_shipped_120b_example_is_valid(tmp_path):
+    from pathlib import Path
+
+    import yaml
+
+    example = Path(__file__).resolve().parents[2] / "examples/gpt-oss-120b-h100.yaml"
+    raw = yaml.safe_load(example.read_text())
+    raw["model"]["path"] = model_dir(tmp_path)  # the real checkpoint is not on this machine
+    cfg = parse_config(raw)
+    assert (cfg.served_model_name, cfg.replicas, cfg.layout, cfg.device) == ("gpt-oss-120b", 4, "tp1", "gpu")
+    assert cfg.engine.max_model_len == 131072 and cfg.ray_address == "auto"

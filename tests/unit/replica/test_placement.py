@@ -28,4 +28,5 @@ def test_gpu_replicas_ask_ray_for_their_gpus(tmp_path):
     assert options["num_gpus"] == 2 and "VLLM_CPU_OMP_THREADS_BIND" not in options["runtime_env"]["env_vars"]
     args = plan.settings.engine_args()
     assert args["tensor_parallel_size"] == 2 and args["gpu_memory_utilization"] == 0.92
+    assert args["distributed_executor_backend"] == "mp"  # ranks run inside the actor that holds the GPUs
     assert "kv_cache_memory_bytes" not in args
