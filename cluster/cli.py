@@ -50,7 +50,11 @@ def _serve(args) -> int:
     from cluster.serve import serve
 
     config = load_config(args.config) if args.config else embedded_default()
-    asyncio.run(serve(config, cache_dir(), replica_logs=args.replica_logs))
+    try:
+        asyncio.run(serve(config, cache_dir(), replica_logs=args.replica_logs))
+    except OSError as exc:
+        print(f"oss-cluster: cannot serve: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

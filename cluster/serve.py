@@ -61,7 +61,11 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
                         default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes)
         gateway = GrpcGateway(Pipeline(replicas, limits, g.request_timeout_s), g.host, g.grpc_port)
         await gateway.start()
-        metrics_server, _ = start_http_server(g.metrics_port, addr=g.host)
+        try:
+            metrics_server, _ = start_http_server(g.metrics_port, addr=g.host)
+        except OSError as exc:
+            raise OSError(f"cannot listen on {g.host}:{g.metrics_port} for metrics: {exc.strerror}; "
+                          "set gateway.metrics_port") from None
         print(f"oss-cluster: serving {config.served_model_name} ({config.replicas} replica(s), layout "
               f"{config.layout}, {config.device})", flush=True)
         print(f"oss-cluster: gRPC on {gateway.address}; metrics on http://{g.host}:{g.metrics_port}/metrics",

@@ -1,5 +1,6 @@
 """The gRPC face of the gateway: cluster.v1.Inference, grpc.health.v1.Health and reflection."""
 
+import asyncio
 import logging
 import time
 from contextlib import aclosing
@@ -19,11 +20,14 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Inference"].full_name
 MAX_MESSAGE_BYTES = 16 * 2**20
+DRAIN_POLL_S = 0.1
 
 
 class InferenceServicer(pb_grpc.InferenceServicer):
     def __init__(self, pipeline: Pipeline):
         self._pipeline = pipeline
+        self.draining = False
+        self.open_streams = 0
 
     async def Chat(self, request: pb.ChatRequest, context: grpc.aio.ServicerContext):
         async for event in self._serve("Chat", context, lambda: self._pipeline.chat(
@@ -44,7 +48,11 @@ class InferenceServicer(pb_grpc.InferenceServicer):
 
     async def _serve(self, method: str, context, open_stream):
         """Runs one stream with the books kept; maps errors through the one status table."""
+        if self.draining:
+            metrics.REQUESTS.labels(method, grpc.StatusCode.UNAVAILABLE.name).inc()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this gateway is shutting down; retry the request")
         metrics.IN_FLIGHT.labels(method).inc()
+        self.open_streams += 1
         code = grpc.StatusCode.OK
         try:
             async with aclosing(open_stream()) as events:
@@ -63,6 +71,7 @@ class InferenceServicer(pb_grpc.InferenceServicer):
             code = grpc.StatusCode.CANCELLED
             raise
         finally:
+            self.open_streams -= 1
             metrics.IN_FLIGHT.labels(method).dec()
             metrics.REQUESTS.labels(method, code.name).inc()
 
@@ -72,14 +81,19 @@ class GrpcGateway:
 
     def __init__(self, pipeline: Pipeline, host: str, port: int):
         self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
-        pb_grpc.add_InferenceServicer_to_server(InferenceServicer(pipeline), self.server)
+                                               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                                               ("grpc.so_reuseport", 0)])  # a busy port is an error
+        self.servicer = InferenceServicer(pipeline)
+        pb_grpc.add_InferenceServicer_to_server(self.servicer, self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.address = f"{host}:{port}"
-        if self.server.add_insecure_port(self.address) == 0:
-            raise OSError(f"cannot listen on {self.address}")
+        try:
+            self.server.add_insecure_port(self.address)
+        except RuntimeError:
+            raise OSError(f"cannot listen on {self.address} for gRPC: the address is in use or not local; "
+                          "set gateway.grpc_port or gateway.host") from None
 
     async def start(self) -> None:
         await self.set_serving(False)
@@ -91,8 +105,14 @@ class GrpcGateway:
             await self.health.set(name, status)
 
     async def stop(self, grace_s: float) -> None:
-        """Stops accepting calls at once; lets open streams run up to `grace_s`, then cancels them."""
+        """Refuses new streams at once (UNAVAILABLE, so clients retry elsewhere); lets open streams
+        run up to `grace_s`; then cancels what is left and closes the server."""
         await self.set_serving(False)
+        self.servicer.draining = True
         started = time.monotonic()
-        await self.server.stop(grace_s)
-        log.info("gRPC server stopped after %.1f s", time.monotonic() - started)
+        while self.servicer.open_streams and time.monotonic() - started < grace_s:
+            await asyncio.sleep(DRAIN_POLL_S)
+        left = self.servicer.open_streams
+        await self.server.stop(0)
+        log.info("gRPC server stopped after %.1f s; %d stream(s) cut at the grace limit",
+                 time.monotonic() - started, left)

@@ -47,7 +47,8 @@ def validate_chat(request: ChatRequest, limits: Limits) -> None:
     call_ids = set()
     for i, m in enumerate(request.messages):
         where = f"messages[{i}]"
-        size = len(m.content.encode()) + len(m.reasoning.encode()) + sum(len(c.arguments.encode()) for c in m.tool_calls)
+        size = len(m.content.encode()) + len(m.reasoning.encode())
+        size += sum(len(c.arguments.encode()) for c in m.tool_calls)
         if size > limits.max_message_bytes:
             raise InvalidRequest(f"{where}.content: {size} bytes; at most {limits.max_message_bytes} bytes are "
                                  "allowed per message")

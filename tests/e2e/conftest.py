@@ -51,6 +51,13 @@ class Cluster:
     def metric(self, name: str, **labels) -> float:
         return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
 
+    def total(self, name: str) -> float:
+        """The sum of a metric over all its label values."""
+        return sum(v for (n, _), v in self.metrics().items() if n == name)
+
+    def label_values(self, name: str, label: str) -> set[str]:
+        return {dict(labels)[label] for (n, labels) in self.metrics() if n == name}
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

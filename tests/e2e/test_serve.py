@@ -105,8 +105,7 @@ def test_two_concurrent_streams(cluster):
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
-        peak["running"] = max(peak["running"], sum(
-            v for (name, _), v in cluster.metrics().items() if name == "oss_cluster_replica_gateway_in_flight_requests"))
+        peak["running"] = max(peak["running"], cluster.total("oss_cluster_replica_gateway_in_flight_requests"))
         time.sleep(0.05)
     assert not errors, errors
     for events in results.values():
@@ -122,12 +121,10 @@ def test_cancel_mid_stream_frees_the_engine_slot(cluster):
         received += len(event.tokens.token_ids)
         if received >= 5:
             break
-    wait_for(lambda: sum(v for (n, _), v in cluster.metrics().items()
-                         if n == "oss_cluster_replica_running_requests") >= 1, 5, "the replica to report it running")
+    wait_for(lambda: cluster.total("oss_cluster_replica_running_requests") >= 1, 5, "the replica to report it running")
     cancelled_at = time.monotonic()
     call.cancel()
-    wait_for(lambda: sum(v for (n, _), v in cluster.metrics().items()
-                         if n == "oss_cluster_replica_running_requests") == 0, 10, "the engine to drop the request")
+    wait_for(lambda: cluster.total("oss_cluster_replica_running_requests") == 0, 10, "the engine to drop the request")
     freed_after = time.monotonic() - cancelled_at
     # The gauge refreshes every 0.5 s; the engine itself frees the slot well within a second.
     assert freed_after < 3, freed_after
@@ -175,8 +172,7 @@ def test_deadline_reaches_the_replica(cluster):
     with pytest.raises(grpc.RpcError) as err:
         list(cluster.stub().Generate(request, timeout=1.5))
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    wait_for(lambda: sum(v for (n, _), v in cluster.metrics().items()
-                         if n == "oss_cluster_replica_running_requests") == 0, 10, "the engine to drop the request")
+    wait_for(lambda: cluster.total("oss_cluster_replica_running_requests") == 0, 10, "the engine to drop the request")
 
 
 def test_metrics_histograms_moved(cluster):
@@ -204,7 +200,7 @@ def test_killed_replica_is_replaced_and_the_next_request_succeeds(cluster):
     serve = psutil.Process(cluster.process.pid)
     replicas = [p for p in serve.children(recursive=True) if "ReplicaActor" in " ".join(p.cmdline())]
     assert len(replicas) == 1, [p.cmdline() for p in replicas]
-    old_ids = {dict(labels)["replica"] for (n, labels) in cluster.metrics() if n == "oss_cluster_replica_running_requests"}
+    old_ids = cluster.label_values("oss_cluster_replica_running_requests", "replica")
     replicas[0].kill()
     request = pb.GenerateRequest(text="hi", sampling=pb.Sampling(max_tokens=5))
 
@@ -221,11 +217,39 @@ def test_killed_replica_is_replaced_and_the_next_request_succeeds(cluster):
     wait_for(lambda: cluster.health() == health_pb2.HealthCheckResponse.NOT_SERVING, 10, "health to say NOT_SERVING")
 
     def answered_by_a_new_replica():
-        new_ids = {dict(labels)["replica"] for (n, labels) in cluster.metrics()
-                   if n == "oss_cluster_replica_running_requests"}
+        new_ids = cluster.label_values("oss_cluster_replica_running_requests", "replica")
         return new_ids and not new_ids & old_ids
 
     wait_for(answered_by_a_new_replica, 240, "the controller to replace the replica", interval_s=1)
     events = events_of(cluster.stub().Generate(request, timeout=60))
     assert events["usage"][0].completion_tokens == sum(len(c.token_ids) for c in events["tokens"]) > 0
     assert cluster.health() == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_sigterm_drains_open_streams_then_stops_everything(cluster):
+    """Runs last: it stops the cluster, as Kubernetes does when it deletes the pod."""
+    serve = psutil.Process(cluster.process.pid)
+    descendants = serve.children(recursive=True)
+    result = {}
+
+    def stream():
+        request = pb.GenerateRequest(text="drain me", sampling=pb.Sampling(max_tokens=120, seed=5))
+        result["events"] = events_of(cluster.stub().Generate(request, timeout=60))
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    wait_for(lambda: cluster.metric("oss_cluster_in_flight_requests", method="Generate") == 1, 10,
+             "the stream to start")
+    serve.terminate()
+    wait_for(lambda: "stopping; open streams get up to" in cluster.log(), 10, "serve to begin draining")
+    with pytest.raises(grpc.RpcError) as refused:
+        list(cluster.stub().Generate(pb.GenerateRequest(text="late"), timeout=10))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    thread.join(60)
+    events = result["events"]
+    assert events["finish"][0].reason == pb.FINISH_REASON_LENGTH  # the open stream finished whole
+    assert sum(len(c.token_ids) for c in events["tokens"]) == 120
+    assert cluster.process.wait(120) == 0
+    assert "oss-cluster: stopped" in cluster.log()
+    wait_for(lambda: not [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], 30,
+             "Ray, the controller and the replica to exit")

@@ -36,7 +36,8 @@ def test_unset_sampling_fields_mean_defaults_and_explicit_zero_stays_zero():
 @pytest.mark.parametrize("msg, message", [
     (pb.ChatRequest(messages=[pb.Message(content="x")]), "messages[0].role: ROLE_UNSPECIFIED is not a role"),
     (pb.ChatRequest(messages=[pb.Message(role=42, content="x")]), "messages[0].role: 42 is not a role"),
-    (pb.ChatRequest(tools=[pb.Tool(name="f", parameters_json_schema="{nope")]), "tools[0].parameters_json_schema: not valid JSON"),
+    (pb.ChatRequest(tools=[pb.Tool(name="f", parameters_json_schema="{nope")]),
+     "tools[0].parameters_json_schema: not valid JSON"),
     (pb.ChatRequest(tools=[pb.Tool(name="f", parameters_json_schema="[1]")]), "must be a JSON object"),
     (pb.ChatRequest(reasoning_effort=9), "reasoning_effort: unknown value 9"),
 ])

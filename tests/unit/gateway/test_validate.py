@@ -44,8 +44,8 @@ def test_invalid_chats_name_the_field(request_, message):
 
 def test_tool_message_may_answer_an_earlier_call_by_id():
     call = tool_call()
-    validate_chat(chat(user(), Message(Role.ASSISTANT, tool_calls=(call,)), Message(Role.TOOL, "21C", tool_call_id=call.id)),
-                  LIMITS)
+    answer = Message(Role.TOOL, "21C", tool_call_id=call.id)
+    validate_chat(chat(user(), Message(Role.ASSISTANT, tool_calls=(call,)), answer), LIMITS)
 
 
 @pytest.mark.parametrize("request_, message", [

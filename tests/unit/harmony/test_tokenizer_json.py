@@ -13,5 +13,6 @@ def test_generated_tokenizer_matches_harmony(tmp_path):
     assert len(hf) == 201_088
     for text in SAMPLES:
         assert hf.encode(text, add_special_tokens=False) == encoding().encode(text, allowed_special="all"), text
-    for token_id, name in [(200002, "<|return|>"), (200012, "<|call|>"), (200007, "<|end|>"), (200999, "<|reserved_200999|>")]:
+    names = [(200002, "<|return|>"), (200012, "<|call|>"), (200007, "<|end|>"), (200999, "<|reserved_200999|>")]
+    for token_id, name in names:
         assert hf.convert_ids_to_tokens(token_id) == name
