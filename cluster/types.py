@@ -27,6 +27,13 @@ class FinishReason(str, Enum):
     INVALID_OUTPUT = "invalid_output"
 
 
+class ToolChoice(str, Enum):
+    AUTO = "auto"  # the model decides
+    NONE = "none"  # the model is not shown the tools
+    REQUIRED = "required"  # the model must call one of the tools
+    FUNCTION = "function"  # the model must call the named tool
+
+
 @dataclass(frozen=True)
 class ToolCall:
     id: str
@@ -69,6 +76,9 @@ class ChatRequest:
     sampling: Sampling = field(default_factory=Sampling)
     request_id: str = ""
     priority: int = 0
+    tool_choice: ToolChoice = ToolChoice.AUTO
+    tool_choice_name: str = ""  # with ToolChoice.FUNCTION: the function to call
+    json_schema: dict | None = None  # the final answer must be JSON valid against this schema
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class EngineRequest:
     seed: int | None = None
     stop_token_ids: tuple[int, ...] = ()
     priority: int = 0
+    structural_tag: str | None = None  # JSON of an xgrammar structural tag constraining the output
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-cluster/_proto}"
 mkdir -p "$out/cluster/v1"
-python -m grpc_tools.protoc -Iproto --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
+"${PYTHON:-python}" -m grpc_tools.protoc -Iproto --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
   proto/cluster/v1/inference.proto
 # protoc writes absolute imports rooted at proto/; the code lives inside our package.
 sed -i 's/^from cluster\.v1 import/from cluster._proto.cluster.v1 import/' "$out/cluster/v1/inference_pb2_grpc.py"

@@ -1,6 +1,7 @@
 """The request path shared by every API: validate, render, route, stream tokens, parse, measure."""
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -14,6 +15,7 @@ from cluster import metrics
 from cluster.errors import ClusterError, DeadlineExceeded, InternalError, InvalidRequest, Unavailable
 from cluster.gateway.stop_strings import StopMatcher
 from cluster.gateway.validate import Limits, completion_budget, validate_chat, validate_generate
+from cluster.harmony.constrain import structural_tag
 from cluster.harmony.parse import ChatParser
 from cluster.harmony.render import render_chat
 from cluster.harmony.text import TextDecoder
@@ -101,6 +103,9 @@ class Pipeline:
         budget = completion_budget(len(prompt), request.sampling, self.limits)
         engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling, (),
                                               request.priority)
+        tag = structural_tag(request, self.limits.constrained_reasoning_max_tokens)
+        if tag is not None:
+            engine_request = dataclasses.replace(engine_request, structural_tag=tag)
         timing = _Timing("Chat", len(prompt), start)
         parser, stops = ChatParser(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""

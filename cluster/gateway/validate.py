@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cluster.errors import InvalidRequest, ModelNotFound
 from cluster.harmony.vocab import VOCAB_SIZE
-from cluster.types import ChatRequest, GenerateRequest, Role, Sampling
+from cluster.types import ChatRequest, GenerateRequest, Role, Sampling, ToolChoice
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces: safe in logs and headers
@@ -25,6 +25,7 @@ class Limits:
     max_model_len: int
     default_max_tokens: int
     max_message_bytes: int
+    constrained_reasoning_max_tokens: int | None = None  # reasoning budget under a structured-output constraint
 
 
 def validate_chat(request: ChatRequest, limits: Limits) -> None:
@@ -44,6 +45,13 @@ def validate_chat(request: ChatRequest, limits: Limits) -> None:
         if tool.name in tool_names:
             raise InvalidRequest(f"tools[{i}].name: {tool.name!r} is declared twice")
         tool_names.add(tool.name)
+    if request.tool_choice is ToolChoice.REQUIRED and not request.tools:
+        raise InvalidRequest("tool_choice: 'required' needs at least one tool in `tools`")
+    if request.tool_choice is ToolChoice.FUNCTION and request.tool_choice_name not in tool_names:
+        raise InvalidRequest(f"tool_choice: function {request.tool_choice_name[:80]!r} is not among `tools`; "
+                             f"declared: {', '.join(sorted(tool_names)) or 'none'}")
+    if request.json_schema is not None and not isinstance(request.json_schema, dict):
+        raise InvalidRequest("response_format.json_schema.schema: must be a JSON object (a JSON schema)")
     call_ids = set()
     for i, m in enumerate(request.messages):
         where = f"messages[{i}]"

@@ -12,7 +12,7 @@ from openai_harmony import HarmonyError, Role as HRole, StreamableParser, Stream
 from cluster.harmony.vocab import harmony_encoding
 from cluster.types import ChatEvent, ContentDelta, FinishReason, ReasoningDelta, ToolCall
 
-RETURN, CALL, END = 200002, 200012, 200007
+RETURN, CALL, END, END_OF_TEXT = 200002, 200012, 200007, 199999
 MAX_HEADER_TOKENS = 128  # real headers take about 15; a longer one means the model lost the format
 
 
@@ -37,6 +37,8 @@ class ChatParser:
         return events
 
     def _feed_one(self, token: int) -> list[ChatEvent]:
+        if token == END_OF_TEXT:  # an end of turn too (gpt-oss's generation config stops on it)
+            token = RETURN
         p = self._parser
         was_content = p.state == StreamState.CONTENT
         channel, recipient = p.current_channel, p.current_recipient
@@ -60,9 +62,7 @@ class ChatParser:
         events: list[ChatEvent] = []
         if was_content and recipient:
             events.append(self._tool_call(recipient, p.messages[-1]))
-        if token == RETURN:
-            self.outcome = FinishReason.STOP
-        elif token == CALL:
+        if token in (RETURN, CALL):
             self.outcome = FinishReason.TOOL_CALLS if recipient else FinishReason.STOP
         elif channel == "final" and token == END:
             self.outcome = FinishReason.STOP  # a final answer closed with <|end|> is still complete

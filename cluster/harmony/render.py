@@ -4,7 +4,7 @@ from openai_harmony import (Author, Conversation, DeveloperContent, Message as H
                             Role as HRole, SystemContent, ToolDescription)
 
 from cluster.harmony.vocab import harmony_encoding
-from cluster.types import ChatRequest, Message, ReasoningEffort, Role
+from cluster.types import ChatRequest, Message, ReasoningEffort, Role, ToolChoice
 
 _EFFORT = {ReasoningEffort.LOW: HEffort.LOW, ReasoningEffort.MEDIUM: HEffort.MEDIUM, ReasoningEffort.HIGH: HEffort.HIGH}
 
@@ -30,15 +30,16 @@ def render_chat(request: ChatRequest) -> list[int]:
 
 def _developer_message(request: ChatRequest) -> HMessage | None:
     instructions = "\n\n".join(m.content for m in request.messages if m.role in (Role.SYSTEM, Role.DEVELOPER))
-    if not instructions and not request.tools:
+    tools = request.tools if request.tool_choice is not ToolChoice.NONE else ()  # "none": the model never sees them
+    if not instructions and not tools:
         return None
     content = DeveloperContent.new()
     if instructions:
         content = content.with_instructions(instructions)
-    if request.tools:
+    if tools:
         content = content.with_function_tools([
             ToolDescription.new(t.name, t.description, parameters=t.parameters or {"type": "object", "properties": {}})
-            for t in request.tools])
+            for t in tools])
     return HMessage.from_role_and_content(HRole.DEVELOPER, content)
 
 

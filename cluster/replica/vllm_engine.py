@@ -83,12 +83,16 @@ class VllmEngine:
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[TokenChunk]:
         from vllm import SamplingParams, TokensPrompt
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        structured = None
+        if request.structural_tag is not None:
+            structured = StructuredOutputsParams(structural_tag=request.structural_tag)
         params = SamplingParams(
             max_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p,
             seed=request.seed, stop_token_ids=list(HARMONY_STOP_TOKEN_IDS + request.stop_token_ids),
-            output_kind=RequestOutputKind.DELTA, detokenize=False, skip_special_tokens=False)
+            output_kind=RequestOutputKind.DELTA, detokenize=False, skip_special_tokens=False,
+            structured_outputs=structured)
         prompt = TokensPrompt(prompt_token_ids=request.prompt_token_ids)
         self._active += 1
         finished = False

@@ -42,6 +42,19 @@ def test_tool_call(chunk):
     assert parser.outcome is FinishReason.TOOL_CALLS
 
 
+@pytest.mark.parametrize("end", ["<|call|>", "<|return|>", "<|endoftext|>"])
+def test_tool_call_ended_by_any_end_of_turn_token(end):
+    tokens = completion('<|channel|>commentary to=functions.f <|constrain|>json<|message|>{"a": 1}' + end)
+    events, parser = parse(tokens)
+    assert [(e.name, e.arguments) for e in events if isinstance(e, ToolCall)] == [("f", '{"a": 1}')]
+    assert parser.outcome is FinishReason.TOOL_CALLS
+
+
+def test_end_of_text_ends_a_final_answer():
+    events, parser = parse(completion("<|channel|>final<|message|>Bye.<|endoftext|>"))
+    assert text_of(events, ContentDelta) == "Bye." and parser.outcome is FinishReason.STOP
+
+
 def test_multibyte_characters_split_across_chunks():
     text = "naïve 日本語 🦙𝔘 done"
     tokens = completion(f"<|channel|>final<|message|>{text}<|return|>")
