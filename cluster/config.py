@@ -41,11 +41,14 @@ class EngineConfig:
 class GatewayConfig:
     host: str = "127.0.0.1"
     grpc_port: int = 50051
+    http_port: int = 8000  # the OpenAI-compatible HTTP API
     metrics_port: int = 9400
     default_max_tokens: int = 4096  # when a request leaves max_tokens at 0
     max_message_bytes: int = 262_144  # per message content, checked before tokenizing
     request_timeout_s: float = 600.0  # deadline of requests that set none
     shutdown_grace_s: float = 30.0
+    constrained_reasoning_max_tokens: int | None = None  # reasoning budget under tool_choice/json_schema
+    api_keys_file: str = ""  # one key per line; empty: no authentication
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,14 @@ def _check(cfg: ClusterConfig) -> None:
         raise ConfigError(f"engine.kv_cache_dtype: {e.kv_cache_dtype!r}; allowed: {', '.join(KV_CACHE_DTYPES)}")
     if e.kv_cache_memory_bytes is not None:
         _in_range("engine.kv_cache_memory_bytes", e.kv_cache_memory_bytes, 1 << 20, 1 << 40)
-    for name in ("grpc_port", "metrics_port"):
+    for name in ("grpc_port", "http_port", "metrics_port"):
         _in_range(f"gateway.{name}", getattr(g, name), 1, 65535)
-    if g.grpc_port == g.metrics_port:
-        raise ConfigError("gateway.metrics_port: must differ from gateway.grpc_port")
+    if len({g.grpc_port, g.http_port, g.metrics_port}) < 3:
+        raise ConfigError("gateway.metrics_port: gateway.grpc_port, http_port and metrics_port must all differ")
+    if g.constrained_reasoning_max_tokens is not None:
+        _in_range("gateway.constrained_reasoning_max_tokens", g.constrained_reasoning_max_tokens, 0, e.max_model_len)
+    if g.api_keys_file and not Path(g.api_keys_file).is_file():
+        raise ConfigError(f"gateway.api_keys_file: {g.api_keys_file} is not a file")
     _in_range("gateway.default_max_tokens", g.default_max_tokens, 1, e.max_model_len)
     _in_range("gateway.max_message_bytes", g.max_message_bytes, 1024, 64 << 20)
     _in_range("gateway.request_timeout_s", g.request_timeout_s, 1, 86400)

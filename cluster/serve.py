@@ -12,7 +12,10 @@ from prometheus_client import start_http_server
 
 from cluster.config import ClusterConfig
 from cluster.controller.controller import CONTROLLER_NAME, Controller
+from cluster.gateway.auth import Authenticator
 from cluster.gateway.grpc_server import GrpcGateway
+from cluster.gateway.http.app import build_app
+from cluster.gateway.http.server import HttpGateway
 from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.validate import Limits
 from cluster.replica.placement import plan_replicas
@@ -52,15 +55,21 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         plan_replicas(config, model_path), config.replicas)
     replicas = ReplicaSet(controller)
     metrics_server = None
-    gateway = None
+    gateway = http = None
     try:
         await controller.run.remote()
         replicas.start()
         g = config.gateway
         limits = Limits(model_name=config.served_model_name, max_model_len=config.engine.max_model_len,
-                        default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes)
-        gateway = GrpcGateway(Pipeline(replicas, limits, g.request_timeout_s), g.host, g.grpc_port)
+                        default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes,
+                        constrained_reasoning_max_tokens=g.constrained_reasoning_max_tokens)
+        pipeline = Pipeline(replicas, limits, g.request_timeout_s)
+        auth = Authenticator.from_file(g.api_keys_file)
+        gateway = GrpcGateway(pipeline, auth, g.host, g.grpc_port)
         await gateway.start()
+        http = HttpGateway(build_app(pipeline, auth, lambda: replicas.last_refresh), g.host, g.http_port,
+                           g.shutdown_grace_s)
+        await http.start()
         try:
             metrics_server, _ = start_http_server(g.metrics_port, addr=g.host)
         except OSError as exc:
@@ -68,13 +77,13 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
                           "set gateway.metrics_port") from None
         print(f"oss-cluster: serving {config.served_model_name} ({config.replicas} replica(s), layout "
               f"{config.layout}, {config.device})", flush=True)
-        print(f"oss-cluster: gRPC on {gateway.address}; metrics on http://{g.host}:{g.metrics_port}/metrics",
-              flush=True)
+        print(f"oss-cluster: gRPC on {gateway.address}; OpenAI HTTP API on http://{http.address}/v1; "
+              f"metrics on http://{g.host}:{g.metrics_port}/metrics", flush=True)
         await _track_readiness(gateway, replicas, stop, began)
         print(f"oss-cluster: stopping; open streams get up to {g.shutdown_grace_s:.0f} s", flush=True)
     finally:
-        if gateway is not None:
-            await gateway.stop(config.gateway.shutdown_grace_s)
+        await asyncio.gather(*([gateway.stop(config.gateway.shutdown_grace_s)] if gateway else []),
+                             *([http.stop()] if http else []))
         await replicas.stop()
         if metrics_server is not None:
             metrics_server.shutdown()

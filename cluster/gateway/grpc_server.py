@@ -14,6 +14,7 @@ from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
 from cluster.errors import ClusterError, status_of
 from cluster.gateway import convert
+from cluster.gateway.auth import Authenticator
 from cluster.gateway.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,9 @@ DRAIN_POLL_S = 0.1
 
 
 class InferenceServicer(pb_grpc.InferenceServicer):
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, auth: Authenticator):
         self._pipeline = pipeline
+        self._auth = auth
         self.draining = False
         self.open_streams = 0
 
@@ -40,6 +42,12 @@ class InferenceServicer(pb_grpc.InferenceServicer):
             yield convert.generate_event(event)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
+        try:
+            self._auth.check(_authorization(context))
+        except ClusterError as exc:
+            code, _, message = status_of(exc)
+            metrics.REQUESTS.labels("ListModels", code.name).inc()
+            await context.abort(code, message)
         limits = self._pipeline.limits
         metrics.REQUESTS.labels("ListModels", grpc.StatusCode.OK.name).inc()
         return pb.ListModelsResponse(models=[pb.Model(
@@ -55,6 +63,7 @@ class InferenceServicer(pb_grpc.InferenceServicer):
         self.open_streams += 1
         code = grpc.StatusCode.OK
         try:
+            self._auth.check(_authorization(context))
             async with aclosing(open_stream()) as events:
                 async for event in events:
                     yield event
@@ -76,14 +85,18 @@ class InferenceServicer(pb_grpc.InferenceServicer):
             metrics.REQUESTS.labels(method, code.name).inc()
 
 
+def _authorization(context) -> str | None:
+    return dict(context.invocation_metadata() or ()).get("authorization")
+
+
 class GrpcGateway:
     """Owns the grpc.aio server and the health status it reports."""
 
-    def __init__(self, pipeline: Pipeline, host: str, port: int):
+    def __init__(self, pipeline: Pipeline, auth: Authenticator, host: str, port: int):
         self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                                ("grpc.so_reuseport", 0)])  # a busy port is an error
-        self.servicer = InferenceServicer(pipeline)
+        self.servicer = InferenceServicer(pipeline, auth)
         pb_grpc.add_InferenceServicer_to_server(self.servicer, self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -69,13 +69,14 @@ class _Failure:
 @asynccontextmanager
 async def _ends_with_error(timing: _Timing):
     """Before the first token a failure raises (the caller gets a status and may retry); after it,
-    the stream ends with finish reason `error` so the caller keeps what it already received."""
+    the stream ends with finish reason `error` so the caller keeps what it already received.
+    A passed deadline always raises."""
     failure = _Failure()
     try:
         yield failure
     except ClusterError as exc:
-        if timing.first_token is None:
-            raise
+        if timing.first_token is None or isinstance(exc, DeadlineExceeded):
+            raise  # a deadline is the caller's own limit: it ends the call as such, tokens or not
         log.warning("stream failed after %d tokens: %s", timing.completion_tokens, exc)
         failure.error = str(exc)
 
@@ -127,6 +128,8 @@ class Pipeline:
                 if parser.outcome is not None or chunk.finish is not None:
                     reason = parser.finish_reason(chunk.finish or FinishReason.STOP)
                     message = parser.error
+                    if reason is FinishReason.INVALID_OUTPUT:  # the error may quote output: debug level only
+                        log.debug("request %s: invalid Harmony output: %s", engine_request.request_id, message)
                     break
         if failure.error:
             reason, message = FinishReason.ERROR, failure.error
@@ -147,18 +150,18 @@ class Pipeline:
         engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling,
                                               request.stop_token_ids, request.priority)
         timing = _Timing("Generate", len(prompt), start)
-        decoder = TextDecoder()
+        decoder, stops = TextDecoder(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
         tokens = self._tokens(engine_request, timing, timeout_s)
         async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
             async for chunk in chunks:
-                yield TextChunk(chunk.token_ids, decoder.feed(chunk.token_ids))
-                if chunk.finish is not None:
-                    reason = chunk.finish
+                yield TextChunk(chunk.token_ids, stops.feed(decoder.feed(chunk.token_ids)))
+                if stops.stopped or chunk.finish is not None:
+                    reason = FinishReason.STOP if stops.stopped else chunk.finish
                     break
         if failure.error:
             reason, message = FinishReason.ERROR, failure.error
-        tail = decoder.flush()
+        tail = stops.feed(decoder.flush()) + stops.flush()
         if tail:
             yield TextChunk([], tail)
         yield timing.usage()

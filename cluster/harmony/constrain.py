@@ -4,29 +4,26 @@ The completion may reason freely on the analysis channel first; then it must emi
 message the request asks for: a tool call on the commentary channel to an allowed function with
 arguments valid against its schema, or a final answer that is JSON valid against a schema. The
 result is an xgrammar structural tag (as JSON), which vLLM applies token by token.
+
+Harmony's markup is matched as special token ids, never as text: a grammar over text would let
+the model spell "<|end|>" with ordinary tokens, which the Harmony parser reads as content.
 """
 
 import json
 
 from cluster.types import ChatRequest, Tool, ToolChoice
 
-ANALYSIS_BEGIN = "<|channel|>analysis<|message|>"
-NEXT_MESSAGE = "<|start|>assistant"
-FINAL_JSON_BEGIN = "<|channel|>final <|constrain|>json<|message|>"
+CHANNEL, CONSTRAIN, MESSAGE, START, END = 200005, 200003, 200008, 200006, 200007
 MAX_JSON_WHITESPACE = 2  # at most this many whitespace characters in a row inside constrained JSON
 EMPTY_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
-
-
-def tool_call_begin(name: str) -> str:
-    return f"<|channel|>commentary to=functions.{name} <|constrain|>json<|message|>"
 
 
 def structural_tag(request: ChatRequest, reasoning_max_tokens: int | None) -> str | None:
     """The constraint for `request`, or None when the model decides freely.
 
     `reasoning_max_tokens` bounds the analysis message under a constraint (None: unbounded).
-    The end of each constrained message is left to the grammar's end, where only the engine's
-    stop tokens (<|return|>, <|call|>, <|endoftext|>) may follow.
+    After the constrained message only the engine's stop tokens (<|return|>, <|call|>,
+    <|endoftext|>) may follow.
     """
     choices = []
     if request.tool_choice is ToolChoice.REQUIRED:
@@ -34,24 +31,42 @@ def structural_tag(request: ChatRequest, reasoning_max_tokens: int | None) -> st
     elif request.tool_choice is ToolChoice.FUNCTION:
         choices = [_tool_call(t) for t in request.tools if t.name == request.tool_choice_name]
     elif request.json_schema is not None:
-        choices = [_json_message(FINAL_JSON_BEGIN, request.json_schema)]
+        choices = [_final_json(request.json_schema)]
         if request.tool_choice is ToolChoice.AUTO:
             choices += [_tool_call(t) for t in request.tools]
     if not choices:
         return None
-    reasoning = {"type": "any_text", "max_tokens": reasoning_max_tokens}
-    analysis = {"type": "tag", "begin": ANALYSIS_BEGIN, "content": reasoning, "end": "<|end|>"}
-    optional_reasoning = {"type": "optional", "content": {"type": "sequence", "elements": [
-        analysis, {"type": "const_string", "value": NEXT_MESSAGE}]}}
+    reasoning = {"type": "optional", "content": _sequence(
+        _token(CHANNEL), _text("analysis"),
+        {"type": "tag", "begin": _token(MESSAGE), "content": {"type": "any_text", "max_tokens": reasoning_max_tokens},
+         "end": _token(END)},
+        _token(START), _text("assistant"))}
     answer = choices[0] if len(choices) == 1 else {"type": "or", "elements": choices}
-    tag = {"type": "sequence", "elements": [optional_reasoning, answer]}
-    return json.dumps({"type": "structural_tag", "format": tag})
+    return json.dumps({"type": "structural_tag", "format": _sequence(reasoning, answer)})
 
 
 def _tool_call(tool: Tool) -> dict:
-    return _json_message(tool_call_begin(tool.name), tool.parameters or EMPTY_ARGUMENTS)
+    """<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{arguments valid against the schema}"""
+    return _sequence(_token(CHANNEL), _text(f"commentary to=functions.{tool.name} "), _token(CONSTRAIN), _text("json"),
+                     _token(MESSAGE), _json(tool.parameters or EMPTY_ARGUMENTS))
 
 
-def _json_message(begin: str, schema: dict) -> dict:
-    return {"type": "tag", "begin": begin, "end": "",
-            "content": {"type": "json_schema", "json_schema": schema, "max_whitespace_cnt": MAX_JSON_WHITESPACE}}
+def _final_json(schema: dict) -> dict:
+    """<|channel|>final<|message|>{JSON valid against the schema} (the format is announced in the developer message)"""
+    return _sequence(_token(CHANNEL), _text("final"), _token(MESSAGE), _json(schema))
+
+
+def _json(schema: dict) -> dict:
+    return {"type": "json_schema", "json_schema": schema, "max_whitespace_cnt": MAX_JSON_WHITESPACE}
+
+
+def _sequence(*elements: dict) -> dict:
+    return {"type": "sequence", "elements": list(elements)}
+
+
+def _token(token_id: int) -> dict:
+    return {"type": "token", "token": token_id}
+
+
+def _text(value: str) -> dict:
+    return {"type": "const_string", "value": value}

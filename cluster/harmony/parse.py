@@ -16,6 +16,13 @@ RETURN, CALL, END, END_OF_TEXT = 200002, 200012, 200007, 199999
 MAX_HEADER_TOKENS = 128  # real headers take about 15; a longer one means the model lost the format
 
 
+def _recipient(recipient: str | None) -> str | None:
+    """Harmony reads `final <|constrain|>json` as a message to "<|constrain|>json"; that is a content type."""
+    if recipient and "<|constrain|>" in recipient:
+        recipient = recipient[:recipient.index("<|constrain|>")].strip()
+    return recipient or None
+
+
 class ChatParser:
     """Feeds generated token ids through Harmony's streaming parser and emits chat events."""
 
@@ -41,7 +48,7 @@ class ChatParser:
             token = RETURN
         p = self._parser
         was_content = p.state == StreamState.CONTENT
-        channel, recipient = p.current_channel, p.current_recipient
+        channel, recipient = p.current_channel, _recipient(p.current_recipient)
         try:
             p.process(token)
         except HarmonyError as exc:
@@ -57,7 +64,7 @@ class ChatParser:
                 return self._invalid(f"the model wrote a message as {p.current_role.value}")
             if was_content and p.current_channel == "analysis":
                 self.reasoning_tokens += 1  # text tokens of the chain of thought, markup excluded
-            return self._delta(p.current_channel, p.current_recipient, p.last_content_delta)
+            return self._delta(p.current_channel, _recipient(p.current_recipient), p.last_content_delta)
         # the message just ended (EXPECT_START after <|end|>, <|return|> or <|call|>)
         events: list[ChatEvent] = []
         if was_content and recipient:

@@ -1,5 +1,7 @@
 """Chats → Harmony prompt token ids, as gpt-oss was trained to read them."""
 
+import json
+
 from openai_harmony import (Author, Conversation, DeveloperContent, Message as HMessage, ReasoningEffort as HEffort,
                             Role as HRole, SystemContent, ToolDescription)
 
@@ -30,6 +32,9 @@ def render_chat(request: ChatRequest) -> list[int]:
 
 def _developer_message(request: ChatRequest) -> HMessage | None:
     instructions = "\n\n".join(m.content for m in request.messages if m.role in (Role.SYSTEM, Role.DEVELOPER))
+    if request.json_schema is not None:  # Harmony announces structured output in the developer message
+        response_format = f"# Response Formats\n\n## response\n\n{json.dumps(request.json_schema)}"
+        instructions = f"{instructions}\n\n{response_format}" if instructions else response_format
     tools = request.tools if request.tool_choice is not ToolChoice.NONE else ()  # "none": the model never sees them
     if not instructions and not tools:
         return None

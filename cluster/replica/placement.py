@@ -21,7 +21,11 @@ class ReplicaPlan:
     def actor_options(self, slot: int) -> dict:
         """Ray options for the replica in `slot`; CPU replicas get their own cores, bound by slot."""
         env = {"VLLM_HOST_IP": "127.0.0.1" if self.device == "cpu" else "", "VLLM_NO_USAGE_STATS": "1",
-               "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+               "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               # xgrammar 0.2.8's compile cache confuses the special-token rules of different
+               # grammars: the second structural tag compiled gets the first one's token masks.
+               # Compiling every constrained request afresh costs milliseconds.
+               "VLLM_XGRAMMAR_CACHE_MB": "0"}
         env = {k: v for k, v in env.items() if v}
         if self.device == "gpu":
             return dict(num_gpus=self.tensor_parallel, num_cpus=1, runtime_env={"env_vars": env})

@@ -30,12 +30,18 @@ def free_port() -> int:
 @dataclass
 class Cluster:
     target: str
+    http_url: str
     metrics_url: str
     process: subprocess.Popen
     log_path: Path
 
     def stub(self) -> pb_grpc.InferenceStub:
         return pb_grpc.InferenceStub(grpc.insecure_channel(self.target))
+
+    def openai(self, **kwargs):
+        from openai import OpenAI
+
+        return OpenAI(base_url=f"{self.http_url}/v1", api_key="unused", max_retries=0, **kwargs)
 
     def health(self, service: str = "") -> int:
         with grpc.insecure_channel(self.target) as channel:
@@ -75,16 +81,19 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Cluster:
     work = tmp_path_factory.mktemp("cluster")
-    grpc_port, metrics_port = free_port(), free_port()
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     config = work / "cluster.yaml"
-    config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  metrics_port: {metrics_port}\n"
-                      "  shutdown_grace_s: 10\n")
+    # A small reasoning budget under constraints: the random-weight model would otherwise ramble on the
+    # analysis channel until max_tokens before the constrained tool call or JSON answer.
+    config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  http_port: {http_port}\n  metrics_port: {metrics_port}\n"
+                      "  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n")
     env = dict(os.environ, OSS_CLUSTER_CACHE=os.environ.get("OSS_CLUSTER_CACHE", str(work / "cache")))
     log_path = work / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
                                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    cluster = Cluster(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{metrics_port}/metrics", process, log_path)
+    cluster = Cluster(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{metrics_port}/metrics",
+                      process, log_path)
     try:
         wait_for(lambda: process.poll() is not None or re.search(r"ready in [\d.]+ s", cluster.log()),
                  START_TIMEOUT_S, "oss-cluster serve to be ready")

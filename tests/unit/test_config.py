@@ -38,7 +38,7 @@ def test_gpu_checkpoint_config(tmp_path):
     ({"engine": {"enforce_eager": "yes"}}, "engine.enforce_eager: expected bool"),
     ({"engine": {"max_batch": 3}}, "engine.max_batch: unknown field; allowed: gpu_memory_utilization"),
     ({"gateway": {"grpc_port": 70000}}, "gateway.grpc_port: 70000 is out of range; allowed: 1 to 65535"),
-    ({"gateway": {"grpc_port": 9000, "metrics_port": 9000}}, "gateway.metrics_port: must differ"),
+    ({"gateway": {"grpc_port": 9000, "metrics_port": 9000}}, "http_port and metrics_port must all differ"),
     ({"device": "tpu"}, "device: 'tpu'; allowed: cpu, gpu"),
     ({"model": {"path": "/no/such/dir"}}, "model.path: /no/such/dir is not a directory"),
     ({"model": "gpt"}, "model: expected a mapping"),

@@ -9,6 +9,7 @@ def test_embedded_default_binds_each_replica_to_its_own_core():
     assert options["num_cpus"] == 1
     env = options["runtime_env"]["env_vars"]
     assert env["VLLM_HOST_IP"] == "127.0.0.1" and env["VLLM_TARGET_DEVICE"] == "cpu"
+    assert env["VLLM_XGRAMMAR_CACHE_MB"] == "0" and env["HF_HUB_OFFLINE"] == "1"
     args = plan.settings.engine_args()
     assert args["enforce_eager"] is True and args["kv_cache_memory_bytes"] == 64 * 2**20
 

@@ -1,0 +1,26 @@
+"""Errors in OpenAI's JSON shape, with status codes from the one table in cluster.errors."""
+
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+
+from cluster.errors import InvalidRequest, Overloaded, status_of
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+          429: "rate_limit_error", 503: "service_unavailable", 504: "timeout"}
+
+
+def error_response(error: BaseException) -> JSONResponse:
+    _, status, message = status_of(error)
+    headers = {}
+    if isinstance(error, Overloaded):
+        headers["Retry-After"] = str(max(1, round(error.retry_after_s)))
+    body = {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": None,
+                      "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def invalid_body(error: ValidationError) -> InvalidRequest:
+    """The first problem pydantic found, as `field.path: what is wrong`."""
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return InvalidRequest(f"{where}: {first['msg']}")

@@ -1,0 +1,74 @@
+"""Runs after the other end-to-end modules: these tests take the replica down, then stop the cluster."""
+
+import threading
+
+import grpc
+import psutil
+import pytest
+from grpc_health.v1 import health_pb2
+
+from cluster._proto.cluster.v1 import inference_pb2 as pb
+from tests.e2e.conftest import wait_for
+from tests.e2e.test_serve import events_of
+
+pytestmark = pytest.mark.e2e
+
+
+def test_killed_replica_is_replaced_and_the_next_request_succeeds(cluster):
+    """Runs last in this module: it takes the replica down (about 45 s to replace on a CPU)."""
+    serve = psutil.Process(cluster.process.pid)
+    replicas = [p for p in serve.children(recursive=True) if "ReplicaActor" in " ".join(p.cmdline())]
+    assert len(replicas) == 1, [p.cmdline() for p in replicas]
+    old_ids = cluster.label_values("oss_cluster_replica_running_requests", "replica")
+    replicas[0].kill()
+    request = pb.GenerateRequest(text="hi", sampling=pb.Sampling(max_tokens=5))
+
+    def refused_while_replacing():
+        try:
+            list(cluster.stub().Generate(request, timeout=30))
+        except grpc.RpcError as exc:
+            return exc
+        return None  # still answered by a replica that has not noticed; try again
+
+    refused = wait_for(refused_while_replacing, 30, "requests to be refused while no replica is ready")
+    assert refused.code() == grpc.StatusCode.UNAVAILABLE
+    assert "retry" in refused.details()
+    wait_for(lambda: cluster.health() == health_pb2.HealthCheckResponse.NOT_SERVING, 10, "health to say NOT_SERVING")
+
+    def answered_by_a_new_replica():
+        new_ids = cluster.label_values("oss_cluster_replica_running_requests", "replica")
+        return new_ids and not new_ids & old_ids
+
+    wait_for(answered_by_a_new_replica, 240, "the controller to replace the replica", interval_s=1)
+    events = events_of(cluster.stub().Generate(request, timeout=60))
+    assert events["usage"][0].completion_tokens == sum(len(c.token_ids) for c in events["tokens"]) > 0
+    assert cluster.health() == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_sigterm_drains_open_streams_then_stops_everything(cluster):
+    """Runs last: it stops the cluster, as Kubernetes does when it deletes the pod."""
+    serve = psutil.Process(cluster.process.pid)
+    descendants = serve.children(recursive=True)
+    result = {}
+
+    def stream():
+        request = pb.GenerateRequest(text="drain me", sampling=pb.Sampling(max_tokens=120, seed=5))
+        result["events"] = events_of(cluster.stub().Generate(request, timeout=60))
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    wait_for(lambda: cluster.metric("oss_cluster_in_flight_requests", method="Generate") == 1, 10,
+             "the stream to start")
+    serve.terminate()
+    wait_for(lambda: "stopping; open streams get up to" in cluster.log(), 10, "serve to begin draining")
+    with pytest.raises(grpc.RpcError) as refused:
+        list(cluster.stub().Generate(pb.GenerateRequest(text="late"), timeout=10))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    thread.join(60)
+    events = result["events"]
+    assert events["finish"][0].reason == pb.FINISH_REASON_LENGTH  # the open stream finished whole
+    assert sum(len(c.token_ids) for c in events["tokens"]) == 120
+    assert cluster.process.wait(120) == 0
+    assert "oss-cluster: stopped" in cluster.log()
+    wait_for(lambda: not [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], 30,
+             "Ray, the controller and the replica to exit")
