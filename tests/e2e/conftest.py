@@ -86,7 +86,7 @@ def cluster(tmp_path_factory) -> Cluster:
     # A small reasoning budget under constraints: the random-weight model would otherwise ramble on the
     # analysis channel until max_tokens before the constrained tool call or JSON answer.
     config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  http_port: {http_port}\n  metrics_port: {metrics_port}\n"
-                      "  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n")
+                      "  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n  default_max_tokens: 16\n")
     env = dict(os.environ, OSS_CLUSTER_CACHE=os.environ.get("OSS_CLUSTER_CACHE", str(work / "cache")))
     log_path = work / "serve.log"
     with log_path.open("w") as log:

@@ -1,0 +1,106 @@
+"""OpenAI request bodies → domain requests, and the app's checks that come before the engine."""
+
+import pytest
+from starlette.testclient import TestClient
+
+from cluster.errors import InvalidRequest
+from cluster.gateway.auth import Authenticator
+from cluster.gateway.http import chat, completions, responses
+from cluster.gateway.http.app import build_app
+from cluster.gateway.pipeline import Pipeline
+from cluster.gateway.validate import Limits
+from cluster.types import Role, ToolChoice
+
+LIMITS = Limits(model_name="m", max_model_len=100, default_max_tokens=10, max_message_bytes=1000)
+
+
+def chat_body(**kwargs) -> chat.ChatCompletionBody:
+    return chat.ChatCompletionBody.model_validate({"messages": [{"role": "user", "content": "hi"}], **kwargs})
+
+
+def test_tool_history_and_options():
+    body = chat.ChatCompletionBody.model_validate({
+        "model": "m", "max_completion_tokens": 7, "stop": "END", "reasoning_effort": "high", "seed": 3,
+        "messages": [{"role": "system",
+                      "content": [{"type": "text", "text": "Be "}, {"type": "text", "text": "brief"}]},
+                     {"role": "user", "content": "weather?"},
+                     {"role": "assistant", "content": None, "reasoning_content": "think",
+                      "tool_calls": [{"id": "c1", "type": "function",
+                                      "function": {"name": "w", "arguments": "{}"}}]},
+                     {"role": "tool", "tool_call_id": "c1", "content": "21C"}],
+        "tools": [{"type": "function", "function": {"name": "w", "parameters": {"type": "object"}}}],
+        "tool_choice": {"type": "function", "function": {"name": "w"}},
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}})
+    req = chat.to_chat_request(body)
+    assert [m.role for m in req.messages] == [Role.SYSTEM, Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert req.messages[0].content == "Be brief" and req.messages[2].reasoning == "think"
+    assert req.messages[2].tool_calls[0].name == "w" and req.messages[3].tool_call_id == "c1"
+    assert (req.tool_choice, req.tool_choice_name) == (ToolChoice.FUNCTION, "w")
+    assert req.json_schema == {"type": "object"}
+    assert (req.sampling.max_tokens, req.sampling.stop, req.sampling.seed) == (7, ("END",), 3)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"n": 3}, "n: only 1"), ({"logprobs": True}, "logprobs"),
+                                             ({"response_format": {"type": "json_schema"}}, "json_schema: required")])
+def test_unsupported_options_are_refused(kwargs, message):
+    with pytest.raises(InvalidRequest, match=message):
+        chat.to_chat_request(chat_body(**kwargs))
+
+
+def test_completion_prompts():
+    assert completions.to_generate_request(completions.CompletionBody(prompt="hi")).text == "hi"
+    assert completions.to_generate_request(completions.CompletionBody(prompt=[1, 2])).token_ids == (1, 2)
+    assert completions.to_generate_request(completions.CompletionBody(prompt=["one"])).text == "one"
+    with pytest.raises(InvalidRequest, match="batch"):
+        completions.to_generate_request(completions.CompletionBody(prompt=["a", "b"]))
+
+
+def test_responses_input_items_become_a_conversation():
+    body = responses.ResponsesBody.model_validate({
+        "instructions": "Be brief.", "reasoning": {"effort": "low"}, "tool_choice": "required",
+        "tools": [{"type": "function", "name": "w", "parameters": {"type": "object"}}],
+        "text": {"format": {"type": "json_schema", "name": "a", "schema": {"type": "object"}}},
+        "input": [{"role": "user", "content": "weather?"},
+                  {"type": "reasoning", "content": [{"type": "reasoning_text", "text": "think"}]},
+                  {"type": "function_call", "call_id": "c1", "name": "w", "arguments": "{}"},
+                  {"type": "function_call", "call_id": "c2", "name": "w", "arguments": "{}"},
+                  {"type": "function_call_output", "call_id": "c1", "output": "21C"}]})
+    req = responses.to_chat_request(body)
+    assert [m.role for m in req.messages] == [Role.DEVELOPER, Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert [c.id for c in req.messages[2].tool_calls] == ["c1", "c2"] and req.messages[2].reasoning == "think"
+    assert req.tool_choice is ToolChoice.REQUIRED and req.json_schema == {"type": "object"}
+    with pytest.raises(InvalidRequest, match="previous_response_id"):
+        responses.to_chat_request(responses.ResponsesBody(input="x", previous_response_id="resp_1"))
+
+
+def client(keys=frozenset()) -> TestClient:
+    pipeline = Pipeline(replicas=None, limits=LIMITS, request_timeout_s=5)
+    return TestClient(build_app(pipeline, Authenticator(keys), progress=lambda: 0.0))
+
+
+def test_api_keys_guard_every_endpoint_but_health():
+    c = client(frozenset({"secret"}))
+    r = c.post("/v1/chat/completions", json={"messages": []})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    assert c.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert c.get("/v1/models", headers={"Authorization": "Bearer secret"}).status_code == 200
+    assert c.get("/healthz").status_code == 200
+
+
+def test_malformed_bodies_are_400_with_the_field():
+    c = client()
+    assert c.post("/v1/chat/completions", content=b"[1]").json()["error"]["message"] == \
+        "request body must be a JSON object"
+    r = c.post("/v1/chat/completions", json={"messages": [{"role": "user"}], "temperature": "hot"})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("temperature:")
+    r = c.post("/v1/completions", json={"prompt": "x"}, headers={"X-Request-Timeout": "-1"})
+    assert r.status_code == 400 and "X-Request-Timeout" in r.json()["error"]["message"]
+
+
+def test_readyz_without_replicas_is_503():
+    class NoReplicas:
+        def ready(self):
+            return []
+
+    c = TestClient(build_app(Pipeline(NoReplicas(), LIMITS, 5), Authenticator(), progress=lambda: 0.0))
+    assert c.get("/readyz").status_code == 503
