@@ -19,7 +19,8 @@ def run_chat(args) -> int:
     usage, finish = None, None
     with grpc.insecure_channel(args.target) as channel:
         try:
-            for event in pb_grpc.InferenceStub(channel).Chat(request, timeout=args.timeout):
+            metadata = [("authorization", f"Bearer {args.api_key}")] if args.api_key else None
+            for event in pb_grpc.InferenceStub(channel).Chat(request, timeout=args.timeout, metadata=metadata):
                 kind = event.WhichOneof("event")
                 if kind in ("reasoning_delta", "content_delta"):
                     name = "reasoning" if kind == "reasoning_delta" else "answer"

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--timeout", type=float, default=120.0, help="deadline in seconds (default: %(default)s)")
+    p.add_argument("--api-key", default=os.environ.get("OSS_CLUSTER_API_KEY", ""),
+                   help="API key, when the gateway requires one (default: $OSS_CLUSTER_API_KEY)")
     p = sub.add_parser("validate-config", help="check a cluster.yaml and print the settings it yields")
     p.add_argument("file")
     p = sub.add_parser("make-tiny-model", help="generate the tiny gpt-oss model and print its directory")

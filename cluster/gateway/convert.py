@@ -5,7 +5,7 @@ import json
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster.errors import InvalidRequest
 from cluster.types import (ChatEvent, ChatRequest, ContentDelta, Finish, FinishReason, GenerateEvent, GenerateRequest,
-                           Message, ReasoningDelta, ReasoningEffort, Role, Sampling, TextChunk, Tool, ToolCall, Usage)
+                           Message, ReasoningDelta, ReasoningEffort, Role, Sampling, TextChunk, Tool, ToolCall, ToolChoice, Usage)
 
 _ROLES = {pb.ROLE_SYSTEM: Role.SYSTEM, pb.ROLE_DEVELOPER: Role.DEVELOPER, pb.ROLE_USER: Role.USER,
           pb.ROLE_ASSISTANT: Role.ASSISTANT, pb.ROLE_TOOL: Role.TOOL}
@@ -14,13 +14,20 @@ _EFFORTS = {pb.REASONING_EFFORT_UNSPECIFIED: ReasoningEffort.MEDIUM, pb.REASONIN
 _FINISH = {FinishReason.STOP: pb.FINISH_REASON_STOP, FinishReason.LENGTH: pb.FINISH_REASON_LENGTH,
            FinishReason.TOOL_CALLS: pb.FINISH_REASON_TOOL_CALLS, FinishReason.CANCELLED: pb.FINISH_REASON_CANCELLED,
            FinishReason.ERROR: pb.FINISH_REASON_ERROR, FinishReason.INVALID_OUTPUT: pb.FINISH_REASON_INVALID_OUTPUT}
+_TOOL_CHOICES = {pb.ToolChoice.MODE_AUTO: ToolChoice.AUTO, pb.ToolChoice.MODE_NONE: ToolChoice.NONE,
+                 pb.ToolChoice.MODE_REQUIRED: ToolChoice.REQUIRED, pb.ToolChoice.MODE_FUNCTION: ToolChoice.FUNCTION}
 _ROLE_NAMES = "ROLE_SYSTEM, ROLE_DEVELOPER, ROLE_USER, ROLE_ASSISTANT, ROLE_TOOL"
 
 
 def chat_request(msg: pb.ChatRequest) -> ChatRequest:
     if msg.reasoning_effort not in _EFFORTS:
         raise InvalidRequest(f"reasoning_effort: unknown value {msg.reasoning_effort}; allowed: LOW, MEDIUM, HIGH")
+    if msg.tool_choice.mode not in _TOOL_CHOICES:
+        raise InvalidRequest(f"tool_choice.mode: unknown value {msg.tool_choice.mode}; allowed: MODE_AUTO, "
+                             "MODE_NONE, MODE_REQUIRED, MODE_FUNCTION")
     return ChatRequest(
+        tool_choice=_TOOL_CHOICES[msg.tool_choice.mode], tool_choice_name=msg.tool_choice.function_name,
+        json_schema=_json_object(msg.response_json_schema, "response_json_schema"),
         messages=tuple(_message(m, i) for i, m in enumerate(msg.messages)),
         model=msg.model, reasoning_effort=_EFFORTS[msg.reasoning_effort],
         tools=tuple(_tool(t, i) for i, t in enumerate(msg.tools)),
@@ -45,16 +52,21 @@ def _message(m: pb.Message, index: int) -> Message:
 
 
 def _tool(t: pb.Tool, index: int) -> Tool:
-    schema = None
-    if t.parameters_json_schema.strip():
-        try:
-            schema = json.loads(t.parameters_json_schema)
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest(f"tools[{index}].parameters_json_schema: not valid JSON ({exc.msg} at position "
-                                 f"{exc.pos})") from None
-        if not isinstance(schema, dict):
-            raise InvalidRequest(f"tools[{index}].parameters_json_schema: must be a JSON object (a JSON schema)")
+    schema = _json_object(t.parameters_json_schema, f"tools[{index}].parameters_json_schema")
     return Tool(name=t.name, description=t.description, parameters=schema)
+
+
+def _json_object(text: str, field: str) -> dict | None:
+    """A JSON-schema text field → dict; empty → None."""
+    if not text.strip():
+        return None
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{field}: not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(schema, dict):
+        raise InvalidRequest(f"{field}: must be a JSON object (a JSON schema)")
+    return schema
 
 
 def _sampling(s: pb.Sampling) -> Sampling:

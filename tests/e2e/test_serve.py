@@ -1,5 +1,6 @@
 """End to end on the real stack: gRPC gateway → Ray replica actor → vLLM on the tiny gpt-oss model."""
 
+import json
 import threading
 import time
 
@@ -192,3 +193,16 @@ def test_metrics_histograms_moved(cluster):
     assert grew("oss_cluster_prompt_tokens_total", method="Generate")
     assert after[("oss_cluster_replicas_ready", ())] == 1
     assert any(name == "oss_cluster_replica_kv_cache_usage_ratio" for name, _ in after)
+
+
+def test_required_tool_choice_over_grpc(cluster):
+    schema = {"type": "object", "additionalProperties": False, "required": ["city"],
+              "properties": {"city": {"type": "string", "enum": ["Paris", "Oslo"]}}}
+    request = pb.ChatRequest(
+        messages=[pb.Message(role=pb.ROLE_USER, content="Weather?")], sampling=pb.Sampling(max_tokens=200, seed=2),
+        tools=[pb.Tool(name="get_weather", parameters_json_schema=json.dumps(schema))],
+        tool_choice=pb.ToolChoice(mode=pb.ToolChoice.MODE_REQUIRED))
+    events = events_of(cluster.stub().Chat(request, timeout=60))
+    call = events["tool_call"][0]
+    assert call.name == "get_weather" and json.loads(call.arguments)["city"] in ("Paris", "Oslo")
+    assert events["finish"][0].reason == pb.FINISH_REASON_TOOL_CALLS

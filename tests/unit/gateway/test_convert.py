@@ -4,7 +4,7 @@ from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster.errors import InvalidRequest
 from cluster.gateway import convert
 from cluster.types import (ContentDelta, Finish, FinishReason, ReasoningDelta, ReasoningEffort, Role, TextChunk,
-                           ToolCall, Usage)
+                           ToolCall, ToolChoice, Usage)
 
 
 def test_chat_request_round_trip_of_every_field():
@@ -63,3 +63,13 @@ def test_events_to_wire():
     assert (finish.reason, finish.message) == (pb.FINISH_REASON_INVALID_OUTPUT, "bad")
     chunk = convert.generate_event(TextChunk([1, 2], "ab")).tokens
     assert (list(chunk.token_ids), chunk.text) == ([1, 2], "ab")
+
+
+def test_tool_choice_and_response_schema():
+    req = convert.chat_request(pb.ChatRequest(
+        tool_choice=pb.ToolChoice(mode=pb.ToolChoice.MODE_FUNCTION, function_name="f"),
+        response_json_schema='{"type": "object"}'))
+    assert (req.tool_choice, req.tool_choice_name, req.json_schema) == (ToolChoice.FUNCTION, "f", {"type": "object"})
+    assert convert.chat_request(pb.ChatRequest()).tool_choice is ToolChoice.AUTO
+    with pytest.raises(InvalidRequest, match="response_json_schema: not valid JSON"):
+        convert.chat_request(pb.ChatRequest(response_json_schema="{"))
