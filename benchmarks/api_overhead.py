@@ -131,7 +131,8 @@ def summarize(rounds: list[dict], requests: int) -> dict:
     ttfts = np.array([t for r in rounds for t in r["ttft_s"]])
     return {"requests_per_s": statistics.median(requests / r["wall_s"] for r in rounds),
             "output_tokens_per_s": statistics.median(r["output_tokens"] / r["wall_s"] for r in rounds),
-            "ttft_p50_ms": float(np.percentile(ttfts, 50) * 1000), "ttft_p99_ms": float(np.percentile(ttfts, 99) * 1000),
+            "ttft_p50_ms": float(np.percentile(ttfts, 50) * 1000),
+            "ttft_p99_ms": float(np.percentile(ttfts, 99) * 1000),
             "output_tokens_per_s_spread": [min(r["output_tokens"] / r["wall_s"] for r in rounds),
                                            max(r["output_tokens"] / r["wall_s"] for r in rounds)]}
 
@@ -175,7 +176,8 @@ def main() -> int:
     base = summary["vllm-serve"]
     ratios = {name: {k: s[k] / base[k] for k in ("requests_per_s", "output_tokens_per_s", "ttft_p50_ms", "ttft_p99_ms")}
               for name, s in summary.items()}
-    print(f"\n{'target':<12} {'req/s':>7} {'out tok/s':>10} {'TTFT p50 ms':>12} {'TTFT p99 ms':>12}   ratios to vllm-serve")
+    print(f"\n{'target':<12} {'req/s':>7} {'out tok/s':>10} {'TTFT p50 ms':>12} {'TTFT p99 ms':>12}"
+          "   ratios to vllm-serve")
     for name, s in summary.items():
         r = ratios[name]
         print(f"{name:<12} {s['requests_per_s']:>7.2f} {s['output_tokens_per_s']:>10.1f} {s['ttft_p50_ms']:>12.1f} "

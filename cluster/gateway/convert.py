@@ -5,7 +5,8 @@ import json
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster.errors import InvalidRequest
 from cluster.types import (ChatEvent, ChatRequest, ContentDelta, Finish, FinishReason, GenerateEvent, GenerateRequest,
-                           Message, ReasoningDelta, ReasoningEffort, Role, Sampling, TextChunk, Tool, ToolCall, ToolChoice, Usage)
+                           Message, ReasoningDelta, ReasoningEffort, Role, Sampling, TextChunk, Tool, ToolCall,
+                           ToolChoice, Usage)
 
 _ROLES = {pb.ROLE_SYSTEM: Role.SYSTEM, pb.ROLE_DEVELOPER: Role.DEVELOPER, pb.ROLE_USER: Role.USER,
           pb.ROLE_ASSISTANT: Role.ASSISTANT, pb.ROLE_TOOL: Role.TOOL}

@@ -3,6 +3,7 @@
 import threading
 
 import grpc
+import httpx
 import psutil
 import pytest
 from grpc_health.v1 import health_pb2
@@ -33,6 +34,9 @@ def test_killed_replica_is_replaced_and_the_next_request_succeeds(cluster):
     refused = wait_for(refused_while_replacing, 30, "requests to be refused while no replica is ready")
     assert refused.code() == grpc.StatusCode.UNAVAILABLE
     assert "retry" in refused.details()
+    over_http = httpx.post(f"{cluster.http_url}/v1/completions", json={"prompt": "hi", "max_tokens": 5}, timeout=30)
+    assert over_http.status_code == 503 and "retry" in over_http.json()["error"]["message"]
+    assert httpx.get(f"{cluster.http_url}/readyz", timeout=5).status_code == 503
     wait_for(lambda: cluster.health() == health_pb2.HealthCheckResponse.NOT_SERVING, 10, "health to say NOT_SERVING")
 
     def answered_by_a_new_replica():

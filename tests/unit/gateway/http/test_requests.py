@@ -104,3 +104,12 @@ def test_readyz_without_replicas_is_503():
 
     c = TestClient(build_app(Pipeline(NoReplicas(), LIMITS, 5), Authenticator(), progress=lambda: 0.0))
     assert c.get("/readyz").status_code == 503
+
+
+def test_shed_requests_get_429_with_retry_after():
+    from cluster.errors import Overloaded
+    from cluster.gateway.http.errors import error_response
+
+    response = error_response(Overloaded("queue full; retry shortly", retry_after_s=2.4))
+    assert response.status_code == 429 and response.headers["Retry-After"] == "2"
+    assert b'"type":"rate_limit_error"' in response.body
