@@ -1,0 +1,1 @@
+"""The load-test tool: workloads, clients for both APIs, statistics and reports."""
