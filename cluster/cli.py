@@ -1,4 +1,4 @@
-"""The `oss-cluster` command: serve, chat, validate-config, make-tiny-model."""
+"""The `oss-cluster` command: serve, chat, bench, validate-config, make-tiny-model."""
 
 import argparse
 import asyncio
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cluster.config import ConfigError, embedded_default, load_config
+from loadtest.cli import add_arguments as add_bench_arguments
 
 
 def cache_dir() -> Path:
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="deadline in seconds (default: %(default)s)")
     p.add_argument("--api-key", default=os.environ.get("OSS_CLUSTER_API_KEY", ""),
                    help="API key, when the gateway requires one (default: $OSS_CLUSTER_API_KEY)")
+    p = sub.add_parser("bench", help="load-test a running server (the embedded default unless --target)")
+    add_bench_arguments(p)
     p = sub.add_parser("validate-config", help="check a cluster.yaml and print the settings it yields")
     p.add_argument("file")
     p = sub.add_parser("make-tiny-model", help="generate the tiny gpt-oss model and print its directory")
@@ -66,6 +69,12 @@ def _chat(args) -> int:
     return run_chat(args)
 
 
+def _bench(args) -> int:
+    from loadtest.cli import bench
+
+    return bench(args)
+
+
 def _validate_config(args) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid")
@@ -80,7 +89,8 @@ def _make_tiny_model(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "chat": _chat, "validate-config": _validate_config, "make-tiny-model": _make_tiny_model}
+COMMANDS = {"serve": _serve, "chat": _chat, "bench": _bench, "validate-config": _validate_config,
+            "make-tiny-model": _make_tiny_model}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,53 @@
+"""`oss-cluster bench` against the real stack: a short run over each API, and a clean Ctrl-C."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def bench(cluster, out, *extra) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cluster.cli", "bench", "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize("api", ["grpc", "http"])
+def test_short_run_writes_sane_results(cluster, tmp_path, api):
+    target = cluster.target if api == "grpc" else cluster.http_url
+    proc = bench(cluster, tmp_path, "--api", api, "--target", target, "--duration", "6", "--max-requests", "8",
+                 "--concurrency", "2", "--prompt-tokens", "uniform:16:48", "--output-tokens", "fixed:12",
+                 "--seed", "3")
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    results = json.loads((tmp_path / "results.json").read_text())
+    s = results["summary"]
+    assert 1 <= s["requests"] <= 8 and s["error_rate"] == 0.0, s
+    assert s["output_tokens_per_s"] > 0 and s["ttft_s"]["p50"] > 0
+    assert s["ttft_s"]["p50"] <= s["e2e_s"]["p50"]
+    assert all(r["output_tokens"] <= 12 for r in results["requests"])
+    assert results["config"]["seed"] == 3 and results["config"]["target"] == target
+    assert "oss-cluster" in results["versions"] and results["interrupted"] is False
+    png = (tmp_path / "report.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert "time to first token" in output
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_measured(cluster, tmp_path):
+    proc = bench(cluster, tmp_path, "--target", cluster.target, "--duration", "60", "--max-requests", "200",
+                 "--concurrency", "1", "--output-tokens", "fixed:16")
+    wait_for(lambda: cluster.metric("oss_cluster_requests_total", method="Generate", code="OK") > 0, 30,
+             "the first request")  # requests are flowing
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["interrupted"] is True and results["summary"]["requests"] >= 1
+    assert (tmp_path / "report.png").exists()
