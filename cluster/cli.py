@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="API key, when the gateway requires one (default: $OSS_CLUSTER_API_KEY)")
     p = sub.add_parser("bench", help="load-test a running server (the embedded default unless --target)")
     add_bench_arguments(p)
+    p = sub.add_parser("compare", help="print B's load-test figures as ratios of A's, with the noise")
+    p.add_argument("a", type=Path)
+    p.add_argument("b", type=Path)
     p = sub.add_parser("validate-config", help="check a cluster.yaml and print the settings it yields")
     p.add_argument("file")
     p = sub.add_parser("make-tiny-model", help="generate the tiny gpt-oss model and print its directory")
@@ -75,6 +78,13 @@ def _bench(args) -> int:
     return bench(args)
 
 
+def _compare(args) -> int:
+    from loadtest.compare import compare
+
+    print(compare(args.a, args.b))
+    return 0
+
+
 def _validate_config(args) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid")
@@ -89,7 +99,7 @@ def _make_tiny_model(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "chat": _chat, "bench": _bench, "validate-config": _validate_config,
+COMMANDS = {"serve": _serve, "chat": _chat, "bench": _bench, "compare": _compare, "validate-config": _validate_config,
             "make-tiny-model": _make_tiny_model}
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from loadtest.distributions import parse_distribution
 from loadtest.report import table, write_json, write_png
 from loadtest.runner import Progress, run
 from loadtest.stats import Slo, summarize
-from loadtest.workload import PATTERNS, WorkloadSpec, plan
+from loadtest.workload import PATTERNS, WorkloadSpec, load_prompts, plan
 
 DEFAULT_TARGETS = {"grpc": "127.0.0.1:50051", "http": "http://127.0.0.1:8000"}  # the embedded default
 
@@ -39,6 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slo-itl", type=float, default=0.050, help="SLO on mean inter-token latency, seconds")
     p.add_argument("--timeout", type=float, default=120.0, help="per-request deadline, seconds")
     p.add_argument("--api-key", default="")
+    p.add_argument("--repeats", type=int, default=1, help="run the same plan this many times (for the noise)")
+    p.add_argument("--sweep-rates", default="", help="e.g. 1,2,4,8: one Poisson run per rate, each of --duration "
+                   "seconds, stopping after the first rate whose SLO attainment falls below --sweep-stop-below")
+    p.add_argument("--sweep-stop-below", type=float, default=0.9)
+    p.add_argument("--long-context-fraction", type=float, default=0.0)
+    p.add_argument("--long-context-tokens", type=int, default=4096)
+    p.add_argument("--session-turns", type=int, default=1, help="> 1: multi-turn sessions whose prompts grow")
+    p.add_argument("--prompts-file", help="JSONL of {\"prompt\", optional \"system\", \"max_tokens\"}")
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -47,17 +56,43 @@ def bench(args: argparse.Namespace) -> int:
                         burst_on_s=args.burst_on, burst_off_s=args.burst_off,
                         prompt_tokens=parse_distribution(args.prompt_tokens),
                         output_tokens=parse_distribution(args.output_tokens),
-                        shared_prefix_fraction=args.shared_prefix_fraction, reasoning_mix=mix, seed=args.seed)
+                        shared_prefix_fraction=args.shared_prefix_fraction, reasoning_mix=mix,
+                        long_context_fraction=args.long_context_fraction, long_context_tokens=args.long_context_tokens,
+                        session_turns=args.session_turns,
+                        prompts=load_prompts(args.prompts_file) if args.prompts_file else (), seed=args.seed)
     target = args.target or DEFAULT_TARGETS[args.api]
-    requests = plan(spec, args.max_requests)
-    config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "api_key"},
-              "target": target, "spec": {**spec.__dict__, "prompt_tokens": str(spec.prompt_tokens),
-                                         "output_tokens": str(spec.output_tokens)}}
-    results, wall, interrupted = asyncio.run(_run(args, target, requests, spec))
-    summary = summarize(results, wall, Slo(args.slo_ttft, args.slo_itl))
+    slo = Slo(args.slo_ttft, args.slo_itl)
+    config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                 if k not in ("api_key", "func", "command")},
+              "target": target, "spec": {**{k: v for k, v in spec.__dict__.items() if k != "prompts"},
+                                         "prompt_tokens": str(spec.prompt_tokens),
+                                         "output_tokens": str(spec.output_tokens), "prompts": len(spec.prompts)}}
+    rates = [float(r) for r in args.sweep_rates.split(",") if r.strip()]
+    runs, sweep, interrupted = [], [], False
+    for rate in rates or [None]:
+        point = spec if rate is None else dataclasses.replace(spec, pattern="poisson", rate=rate)
+        for _ in range(args.repeats):
+            results, wall, interrupted = asyncio.run(_run(args, target, plan(point, args.max_requests), point))
+            runs.append((results, wall))
+            if interrupted:
+                break
+        if rate is not None:
+            point_summary = summarize([r for res, _ in runs[-args.repeats:] for r in res],
+                                      sum(w for _, w in runs[-args.repeats:]), slo)
+            sweep.append({"rate": rate, "summary": point_summary})
+            print(f"rate {rate:g}/s: SLO attainment {point_summary['slo_attainment']:.1%}")
+            if point_summary["slo_attainment"] < args.sweep_stop_below:
+                break
+        if interrupted:
+            break
+    results = [r for res, _ in runs for r in res]
+    summary = summarize(results, sum(w for _, w in runs), slo)
+    repeats = [summarize(res, wall, slo) for res, wall in runs]
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "results.json", config, summary, results, interrupted)
-    write_png(args.out / "report.png", results, args.rate if args.pattern != "concurrency" else None, summary)
+    write_json(args.out / "results.json", config, summary, results, interrupted, repeats=repeats, sweep=sweep)
+    offered = [(p["rate"], p["summary"]["slo_attainment"]) for p in sweep] or \
+        [(args.rate if args.pattern != "concurrency" else summary["requests_per_s"], summary["slo_attainment"])]
+    write_png(args.out / "report.png", results, offered)
     print(table(summary))
     print(f"wrote {args.out / 'results.json'} and {args.out / 'report.png'}"
           + (" (interrupted: partial results)" if interrupted else ""))

@@ -20,9 +20,11 @@ def versions() -> dict:
     return out
 
 
-def write_json(path: Path, config: dict, summary: dict, results: list[RequestResult], interrupted: bool) -> None:
+def write_json(path: Path, config: dict, summary: dict, results: list[RequestResult], interrupted: bool,
+               repeats: list[dict], sweep: list[dict]) -> None:
     path.write_text(json.dumps({"config": config, "versions": versions(), "interrupted": interrupted,
-                                "summary": summary, "requests": [dataclasses.asdict(r) for r in results]}, indent=2))
+                                "summary": summary, "repeats": repeats, "sweep": sweep,
+                                "requests": [dataclasses.asdict(r) for r in results]}, indent=2))
 
 
 def table(summary: dict) -> str:
@@ -42,7 +44,8 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def write_png(path: Path, results: list[RequestResult], offered_rate: float | None, summary: dict) -> None:
+def write_png(path: Path, results: list[RequestResult], attainment: list[tuple[float, float]]) -> None:
+    """`attainment`: (offered requests/s, SLO attainment) per sweep point, or the run's one point."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen
@@ -69,8 +72,7 @@ def write_png(path: Path, results: list[RequestResult], offered_rate: float | No
                 tokens[min(bins - 1, int(t))] += 1
         axes[1].plot(range(bins), tokens)
     axes[1].set(title="Output tokens per second over the run", xlabel="second of the run", ylabel="tokens/s")
-    rate = offered_rate if offered_rate is not None else summary["requests_per_s"]
-    axes[2].plot([rate], [summary["slo_attainment"]], "o")
+    axes[2].plot([rate for rate, _ in attainment], [share for _, share in attainment], "o-")
     axes[2].set(title="SLO attainment against offered rate", xlabel="offered requests/s", ylabel="attainment",
                 ylim=(0, 1.05))
     fig.tight_layout()

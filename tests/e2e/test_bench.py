@@ -51,3 +51,22 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_measured(cluster, tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["interrupted"] is True and results["summary"]["requests"] >= 1
     assert (tmp_path / "report.png").exists()
+
+
+def test_repeats_sweep_and_compare(cluster, tmp_path):
+    common = ["--target", cluster.target, "--max-requests", "4", "--output-tokens", "fixed:8",
+              "--prompt-tokens", "fixed:16"]
+    proc = bench(cluster, tmp_path / "repeats", "--duration", "4", "--repeats", "2", *common)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    repeats = json.loads((tmp_path / "repeats" / "results.json").read_text())
+    assert len(repeats["repeats"]) == 2 and repeats["summary"]["requests"] == sum(
+        r["requests"] for r in repeats["repeats"])
+    proc = bench(cluster, tmp_path / "sweep", "--duration", "3", "--sweep-rates", "1,2", *common)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    sweep = json.loads((tmp_path / "sweep" / "results.json").read_text())["sweep"]
+    assert [p["rate"] for p in sweep] in ([1.0], [1.0, 2.0])  # it stops early once the SLO breaks
+    compared = subprocess.run([sys.executable, "-m", "cluster.cli", "compare", str(tmp_path / "repeats/results.json"),
+                               str(tmp_path / "repeats/results.json")], capture_output=True, text=True, timeout=60)
+    assert compared.returncode == 0 and "1.00" in compared.stdout and "±" in compared.stdout

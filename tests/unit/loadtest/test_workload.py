@@ -60,3 +60,32 @@ def test_samples_stay_in_range():
     values = [Distribution("uniform", 8, 16).sample(rng) for _ in range(500)]
     assert min(values) == 8 and max(values) == 16
     assert Distribution("lognormal", 100, 2.0, maximum=300).sample(random.Random(1)) <= 300
+
+
+def test_sessions_grow_turn_by_turn_and_keep_their_system_prompt():
+    requests = plan(WorkloadSpec(session_turns=3, shared_prefix_fraction=1.0, seed=4), 6)
+    for session in (requests[0:3], requests[3:6]):
+        first, second, third = session
+        assert second.prompt.startswith(first.prompt) and third.prompt.startswith(second.prompt)
+        assert len(third.prompt) > len(second.prompt) > len(first.prompt)
+        assert first.system == second.system == third.system
+    assert not requests[3].prompt.startswith(requests[2].prompt)  # a new session starts afresh
+
+
+def test_long_context_mix():
+    requests = plan(WorkloadSpec(long_context_fraction=0.25, long_context_tokens=1000, seed=5), 400)
+    long = [r for r in requests if len(r.prompt.split()) == 1000]
+    assert 0.18 < len(long) / 400 < 0.32
+
+
+def test_prompts_from_a_jsonl_file(tmp_path):
+    from loadtest.workload import load_prompts
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "hello"}\n\n{"prompt": "bye", "system": "be brief", "max_tokens": 7}\n')
+    requests = plan(WorkloadSpec(prompts=load_prompts(str(path))), 3)
+    assert [r.prompt for r in requests] == ["hello", "bye", "hello"]
+    assert (requests[1].system, requests[1].max_tokens) == ("be brief", 7)
+    path.write_text('{"text": "x"}\n')
+    with pytest.raises(ValueError, match="prompts.jsonl:1"):
+        load_prompts(str(path))
