@@ -52,7 +52,6 @@ class VllmEngine:
         self._settings = settings
         self._llm = None
         self._load = ReplicaLoad()
-        self._active = 0
 
     async def start(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -94,7 +93,6 @@ class VllmEngine:
             output_kind=RequestOutputKind.DELTA, detokenize=False, skip_special_tokens=False,
             structured_outputs=structured)
         prompt = TokensPrompt(prompt_token_ids=request.prompt_token_ids)
-        self._active += 1
         finished = False
         try:
             async for output in self._llm.generate(prompt, params, request.request_id, priority=request.priority):
@@ -104,14 +102,11 @@ class VllmEngine:
                 if completion.token_ids or finish:
                     yield TokenChunk(token_ids=list(completion.token_ids), finish=finish)
         finally:
-            self._active -= 1
             if not finished:  # the caller went away (cancelled or closed): free the engine slot
                 await asyncio.shield(self._llm.abort(request.request_id))
 
     def load(self) -> ReplicaLoad:
-        if self._active == 0:  # the engine reports no stats when idle; nothing can be running
-            return ReplicaLoad(running=0, waiting=0, kv_cache_usage=0.0, at=time.monotonic())
-        return self._load
+        return self._load  # vLLM records stats after every step, the one that finishes or aborts the last request too
 
     async def check_health(self) -> None:
         if self._llm is None:
