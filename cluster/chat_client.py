@@ -7,14 +7,15 @@ import grpc
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
 
-_EFFORT = {"low": pb.REASONING_EFFORT_LOW, "medium": pb.REASONING_EFFORT_MEDIUM, "high": pb.REASONING_EFFORT_HIGH}
+REASONING_EFFORTS = {"low": pb.REASONING_EFFORT_LOW, "medium": pb.REASONING_EFFORT_MEDIUM,
+                     "high": pb.REASONING_EFFORT_HIGH}
 
 
 def run_chat(args) -> int:
     messages = [pb.Message(role=pb.ROLE_DEVELOPER, content=args.system)] if args.system else []
     messages.append(pb.Message(role=pb.ROLE_USER, content=args.message))
     sampling = pb.Sampling(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
-    request = pb.ChatRequest(messages=messages, reasoning_effort=_EFFORT[args.effort], sampling=sampling)
+    request = pb.ChatRequest(messages=messages, reasoning_effort=REASONING_EFFORTS[args.effort], sampling=sampling)
     section = None
     usage, finish = None, None
     with grpc.insecure_channel(args.target) as channel:

@@ -8,10 +8,10 @@ import httpx
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from cluster.chat_client import REASONING_EFFORTS
 from loadtest.stats import RequestResult
 from loadtest.workload import PlannedRequest
 
-_EFFORT = {"low": pb.REASONING_EFFORT_LOW, "medium": pb.REASONING_EFFORT_MEDIUM, "high": pb.REASONING_EFFORT_HIGH}
 
 
 def harmony_prompt(r: PlannedRequest) -> str:
@@ -72,7 +72,8 @@ class GrpcClient:
                 return timer.result(r.index)
             messages = ([pb.Message(role=pb.ROLE_DEVELOPER, content=r.system)] if r.system else []) + \
                 [pb.Message(role=pb.ROLE_USER, content=r.prompt)]
-            request = pb.ChatRequest(messages=messages, reasoning_effort=_EFFORT[r.reasoning_effort], sampling=sampling)
+            request = pb.ChatRequest(messages=messages, reasoning_effort=REASONING_EFFORTS[r.reasoning_effort],
+                                     sampling=sampling)
             usage = None
             async for event in self._stub.Chat(request, timeout=self._timeout_s, metadata=self._metadata):
                 kind = event.WhichOneof("event")

@@ -1,7 +1,6 @@
 """The request path shared by every API: validate, render, route, stream tokens, parse, measure."""
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
@@ -103,10 +102,8 @@ class Pipeline:
         prompt = render_chat(request)
         budget = completion_budget(len(prompt), request.sampling, self.limits)
         engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling, (),
-                                              request.priority)
-        tag = structural_tag(request, self.limits.constrained_reasoning_max_tokens)
-        if tag is not None:
-            engine_request = dataclasses.replace(engine_request, structural_tag=tag)
+                                              request.priority,
+                                              structural_tag(request, self.limits.constrained_reasoning_max_tokens))
         timing = _Timing("Chat", len(prompt), start)
         parser, stops = ChatParser(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
@@ -167,11 +164,12 @@ class Pipeline:
         yield timing.usage()
         yield self._finish(timing, reason, message)
 
-    def _engine_request(self, request_id, prompt, budget, sampling, stop_ids, priority) -> EngineRequest:
+    def _engine_request(self, request_id, prompt, budget, sampling, stop_ids, priority,
+                        tag: str | None = None) -> EngineRequest:
         return EngineRequest(
             request_id=request_id or uuid.uuid4().hex, prompt_token_ids=prompt, max_tokens=budget,
             temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
-            stop_token_ids=tuple(stop_ids), priority=priority)
+            stop_token_ids=tuple(stop_ids), priority=priority, structural_tag=tag)
 
     async def _tokens(self, request: EngineRequest, timing: _Timing, timeout_s: float | None):
         """Routes the request and streams its chunks within the deadline, keeping the books."""

@@ -7,11 +7,11 @@ import httpx
 import jsonschema
 import openai
 import pytest
-from openai_harmony import (Author, Conversation, DeveloperContent, HarmonyEncodingName, Message, ReasoningEffort,
-                            Role, SystemContent, ToolDescription, load_harmony_encoding)
+from openai_harmony import (Author, Conversation, DeveloperContent, Message, ReasoningEffort, Role, SystemContent,
+                            ToolDescription)
 
-from cluster.harmony.vocab import use_shipped_vocabulary
 from tests.e2e.conftest import wait_for
+from tests.unit.harmony.harmony_tokens import encoding
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +97,7 @@ def test_json_schema_answer_parses_and_reasoning_stays_apart(cluster):
     reasoning = message.model_extra.get("reasoning_content") or ""
     assert reasoning not in message.content or not reasoning
     assert r.usage.completion_tokens_details.reasoning_tokens == len(
-        load_encoding().encode(reasoning, allowed_special=set())) if reasoning else True
+        encoding().encode(reasoning, allowed_special=set())) if reasoning else True
 
 
 def test_constraints_of_successive_requests_stay_apart(cluster):
@@ -111,11 +111,6 @@ def test_constraints_of_successive_requests_stay_apart(cluster):
         r = client.chat.completions.create(model=MODEL, messages=user("Weather?"), tools=TOOLS[:1],
                                            tool_choice="required", max_tokens=200, seed=7)
         jsonschema.validate(json.loads(r.choices[0].message.tool_calls[0].function.arguments), WEATHER)
-
-
-def load_encoding():
-    use_shipped_vocabulary()
-    return load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
 
 
 def test_tool_round_trip_renders_the_history(cluster):
@@ -138,7 +133,7 @@ def test_tool_round_trip_renders_the_history(cluster):
         .with_recipient("functions.get_weather").with_content_type("<|constrain|>json"),
         Message.from_author_and_content(Author.new(Role.TOOL, "functions.get_weather"), '{"temp_c": -3}')
         .with_channel("commentary").with_recipient("assistant")])
-    expected = load_encoding().render_conversation_for_completion(convo, Role.ASSISTANT)
+    expected = encoding().render_conversation_for_completion(convo, Role.ASSISTANT)
     assert second.usage.prompt_tokens == len(expected)
 
 

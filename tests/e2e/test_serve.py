@@ -7,12 +7,11 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from openai_harmony import Conversation, HarmonyEncodingName, Message, ReasoningEffort, Role, SystemContent, \
-    load_harmony_encoding
+from openai_harmony import Conversation, Message, ReasoningEffort, Role, SystemContent
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
-from cluster.harmony.vocab import use_shipped_vocabulary
 from tests.e2e.conftest import wait_for
+from tests.unit.harmony.harmony_tokens import encoding
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +25,7 @@ def events_of(stream) -> dict[str, list]:
 
 
 def prompt_tokens_of(text: str, effort=ReasoningEffort.LOW) -> int:
-    use_shipped_vocabulary()
-    enc = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
+    enc = encoding()
     convo = Conversation.from_messages([
         Message.from_role_and_content(Role.SYSTEM, SystemContent.new().with_reasoning_effort(effort)),
         Message.from_role_and_content(Role.USER, text)])

@@ -77,25 +77,30 @@ class StreamOptions(_Body):
     include_usage: bool = False
 
 
-class ChatCompletionBody(_Body):
+class SamplingBody(_Body):
+    """The fields chat completions and completions share."""
+
     model: str = ""
-    messages: list[ChatMessage]
-    tools: list[ToolDef] | None = None
-    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
     max_tokens: int | None = None
-    max_completion_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False
-    stream_options: StreamOptions | None = None
-    response_format: ResponseFormat | None = None
     n: int | None = None
-    logprobs: bool | None = None
     priority: int = 0
     request_id: str = ""
+
+
+class ChatCompletionBody(SamplingBody):
+    messages: list[ChatMessage]
+    tools: list[ToolDef] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    max_completion_tokens: int | None = None
+    stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
 
 
 def text_of(content: str | list[TextPart] | None) -> str:

@@ -6,25 +6,15 @@ from collections.abc import AsyncIterator
 
 from cluster.errors import InvalidRequest, Unavailable
 from cluster.gateway.http import sse
-from cluster.gateway.http.chat import _Body, finish_reason, sampling_of, usage_json
+from cluster.gateway.http.chat import SamplingBody, finish_reason, sampling_of, usage_json
 from cluster.types import Finish, FinishReason, GenerateEvent, GenerateRequest, TextChunk, Usage
 
 
-class CompletionBody(_Body):
-    model: str = ""
+class CompletionBody(SamplingBody):
     prompt: str | list[int] | list[str] | list[list[int]]
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    stream: bool = False
     stream_options: dict | None = None
-    n: int | None = None
     echo: bool | None = None
     logprobs: int | None = None
-    priority: int = 0
-    request_id: str = ""
 
 
 def to_generate_request(body: CompletionBody) -> GenerateRequest:
