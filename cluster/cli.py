@@ -86,7 +86,10 @@ def _compare(args) -> int:
 
 
 def _validate_config(args) -> int:
+    from cluster.router.profile import profile_from_config
+
     config = load_config(args.file)
+    profile_from_config(config.router)
     print(f"{args.file}: valid")
     print(config)
     return 0

@@ -52,6 +52,33 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True)
+class RouterConfig:
+    """The routing profile: filters → weighted scorers → picker, each a policy registered by name.
+
+    The defaults are the default profile; `filters: [], scorers: {}, picker: round-robin` is the
+    round-robin baseline. Policy names and parameters are checked when the router is built.
+    """
+
+    filters: tuple[str, ...] = ("kv-headroom",)
+    scorers: dict[str, float] = field(default_factory=lambda: {"prefix-affinity": 2.0, "least-loaded": 1.0,
+                                                               "kv-headroom": 1.0})
+    picker: str = "least-loaded"
+    params: dict[str, dict] = field(default_factory=dict)  # policy name → its parameters
+    plugins: tuple[str, ...] = ()  # extra Python modules whose policies register themselves
+    max_attempts: int = 3  # replicas tried per request while none has produced a token
+    snapshot_max_age_s: float = 2.0  # older load snapshots count as unknown
+
+
+@dataclass(frozen=True)
+class AdmissionConfig:
+    """The gateway's bounded waiting queue in front of the replicas."""
+
+    max_in_flight_per_replica: int = 0  # requests a gateway runs at once per ready replica; 0: engine.max_num_seqs
+    max_queue: int = 256  # requests waiting beyond that; more are shed with RESOURCE_EXHAUSTED / 429
+    max_queue_wait_s: float = 30.0  # longest wait for admission before shedding
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     replicas: int = 1
@@ -59,6 +86,8 @@ class ClusterConfig:
     device: str = ""  # cpu | gpu; empty: cpu for the tiny model, gpu for a checkpoint
     engine: EngineConfig = field(default_factory=EngineConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    router: RouterConfig = field(default_factory=RouterConfig)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     ray_address: str = ""  # empty: start a local Ray on loopback
 
     @property
@@ -122,6 +151,20 @@ def _build(default, raw, where: str):
 
 
 def _coerce(value, ftype, path: str):
+    if ftype == tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: expected a list of names, got {value!r}")
+        return tuple(value)
+    if ftype == dict[str, float]:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                                  and not isinstance(v, bool) for k, v in value.items()):
+            raise ConfigError(f"{path}: expected a mapping of names to numbers, got {value!r}")
+        return {k: float(v) for k, v in value.items()}
+    if ftype == dict[str, dict]:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, dict)
+                                                  for k, v in value.items()):
+            raise ConfigError(f"{path}: expected a mapping of names to mappings, got {value!r}")
+        return {k: dict(v) for k, v in value.items()}
     allowed = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
     optional = ftype == (int | None)
     base = int if optional else ftype
@@ -167,6 +210,12 @@ def _check(cfg: ClusterConfig) -> None:
     _in_range("gateway.max_message_bytes", g.max_message_bytes, 1024, 64 << 20)
     _in_range("gateway.request_timeout_s", g.request_timeout_s, 1, 86400)
     _in_range("gateway.shutdown_grace_s", g.shutdown_grace_s, 0, 3600)
+    r, a = cfg.router, cfg.admission
+    _in_range("router.max_attempts", r.max_attempts, 1, 10)
+    _in_range("router.snapshot_max_age_s", r.snapshot_max_age_s, 0.1, 3600)
+    _in_range("admission.max_in_flight_per_replica", a.max_in_flight_per_replica, 0, 1 << 20)
+    _in_range("admission.max_queue", a.max_queue, 0, 1 << 20)
+    _in_range("admission.max_queue_wait_s", a.max_queue_wait_s, 0, 3600)
 
 
 def _in_range(path: str, value, low, high) -> None:

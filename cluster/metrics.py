@@ -29,3 +29,28 @@ REPLICA_KV_CACHE_USAGE = Gauge("oss_cluster_replica_kv_cache_usage_ratio",
                                "Fraction of the replica's KV cache in use.", ["replica"])
 REPLICA_GATEWAY_IN_FLIGHT = Gauge("oss_cluster_replica_gateway_in_flight_requests",
                                   "Requests this gateway has sent to the replica and not yet finished.", ["replica"])
+ROUTING_DECISION_LATENCY = Histogram("oss_cluster_routing_decision_seconds",
+                                     "Time to route one request: each filter/scorer/picker, and the whole decision.",
+                                     ["policy"], buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
+                                                          5e-3, 0.01, 0.025, 0.1))
+ROUTED = Counter("oss_cluster_routed_requests_total", "Requests (attempts included) sent to each replica.",
+                 ["replica"])
+ROUTING_RETRIES = Counter("oss_cluster_routing_retries_total",
+                          "Requests sent to another replica after one failed before the first token, by reason.",
+                          ["reason"])
+REPLICA_PREFIX_CACHE_QUERIES = Gauge("oss_cluster_replica_prefix_cache_queried_tokens",
+                                     "Prompt tokens the replica's engine looked up in its prefix cache since it "
+                                     "started.", ["replica"])
+REPLICA_PREFIX_CACHE_HITS = Gauge("oss_cluster_replica_prefix_cache_hit_tokens",
+                                  "Prompt tokens the replica's engine found in its prefix cache since it started.",
+                                  ["replica"])
+ADMISSION_QUEUE_DEPTH = Gauge("oss_cluster_admission_queue_depth", "Requests waiting for admission, by class.",
+                              ["priority_class"])
+ADMISSION_WAIT = Histogram("oss_cluster_admission_wait_seconds",
+                           "Time requests waited for admission (admitted or not), by class.", ["priority_class"],
+                           buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+ADMITTED = Counter("oss_cluster_admitted_requests_total", "Requests admitted to a replica, by class.",
+                   ["priority_class"])
+SHED = Counter("oss_cluster_shed_requests_total",
+               "Requests refused with RESOURCE_EXHAUSTED / 429, by class and reason "
+               "(queue_full, displaced, queue_timeout).", ["priority_class", "reason"])

@@ -12,6 +12,7 @@ from prometheus_client import start_http_server
 
 from cluster.config import ClusterConfig
 from cluster.controller.controller import CONTROLLER_NAME, Controller
+from cluster.gateway.admission import Admission
 from cluster.gateway.auth import Authenticator
 from cluster.gateway.grpc_server import GrpcGateway
 from cluster.gateway.http.app import build_app
@@ -20,7 +21,9 @@ from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.validate import Limits
 from cluster.replica.placement import plan_replicas
 from cluster.replica.tiny_model import ensure_tiny_model
+from cluster.router.profile import profile_from_config
 from cluster.router.replica_set import ReplicaSet
+from cluster.router.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
     """Runs until SIGTERM/SIGINT (or `stop` is set), then drains and stops everything it started."""
     began = time.monotonic()
     stop = stop or asyncio.Event()
+    profile = profile_from_config(config.router)  # a bad policy fails before anything starts
     model_path = config.model.path or str(ensure_tiny_model(cache_dir / "models"))
     start_ray(config, replica_logs)
     loop = asyncio.get_running_loop()
@@ -63,7 +67,11 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         limits = Limits(model_name=config.served_model_name, max_model_len=config.engine.max_model_len,
                         default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes,
                         constrained_reasoning_max_tokens=g.constrained_reasoning_max_tokens)
-        pipeline = Pipeline(replicas, limits, g.request_timeout_s)
+        a = config.admission
+        admission = Admission(a.max_in_flight_per_replica or config.engine.max_num_seqs, a.max_queue,
+                              a.max_queue_wait_s, lambda: len(replicas.ready()))
+        router = Router(replicas, profile, config.router.snapshot_max_age_s)
+        pipeline = Pipeline(replicas, router, admission, limits, g.request_timeout_s, config.router.max_attempts)
         auth = Authenticator.from_file(g.api_keys_file)
         gateway = GrpcGateway(pipeline, auth, g.host, g.grpc_port)
         await gateway.start()

@@ -27,6 +27,13 @@ class FinishReason(str, Enum):
     INVALID_OUTPUT = "invalid_output"
 
 
+class PriorityClass(str, Enum):
+    """Admission and engine scheduling order: interactive traffic goes before batch traffic."""
+
+    INTERACTIVE = "interactive"
+    BATCH = "batch"
+
+
 class ToolChoice(str, Enum):
     AUTO = "auto"  # the model decides
     NONE = "none"  # the model is not shown the tools
@@ -76,6 +83,8 @@ class ChatRequest:
     sampling: Sampling = field(default_factory=Sampling)
     request_id: str = ""
     priority: int = 0
+    priority_class: PriorityClass = PriorityClass.INTERACTIVE
+    session_id: str = ""  # requests of one conversation; the router may keep them on one replica
     tool_choice: ToolChoice = ToolChoice.AUTO
     tool_choice_name: str = ""  # with ToolChoice.FUNCTION: the function to call
     json_schema: dict | None = None  # the final answer must be JSON valid against this schema
@@ -90,6 +99,8 @@ class GenerateRequest:
     stop_token_ids: tuple[int, ...] = ()
     request_id: str = ""
     priority: int = 0
+    priority_class: PriorityClass = PriorityClass.INTERACTIVE
+    session_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,12 +166,18 @@ GenerateEvent = TextChunk | Usage | Finish
 
 @dataclass(frozen=True)
 class ReplicaLoad:
-    """A replica's load as it reports it; `at` is the monotonic time of the report."""
+    """A replica's load as its engine reports it after each step.
+
+    The prefix-cache counters are totals since the engine started, in prompt tokens.
+    """
 
     running: int = 0
     waiting: int = 0
     kv_cache_usage: float = 0.0
-    at: float = 0.0
+    prefix_cache_queries: int = 0
+    prefix_cache_hits: int = 0
+    block_size: int = 16  # tokens per KV-cache block
+    kv_blocks: int = 0  # KV-cache blocks the engine has; 0 while unknown
 
 
 @dataclass(frozen=True)

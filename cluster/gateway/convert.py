@@ -6,7 +6,7 @@ from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster.errors import InvalidRequest
 from cluster.types import (ChatEvent, ChatRequest, ContentDelta, Finish, FinishReason, GenerateEvent, GenerateRequest,
                            Message, ReasoningDelta, ReasoningEffort, Role, Sampling, TextChunk, Tool, ToolCall,
-                           ToolChoice, Usage)
+                           PriorityClass, ToolChoice, Usage)
 
 _ROLES = {pb.ROLE_SYSTEM: Role.SYSTEM, pb.ROLE_DEVELOPER: Role.DEVELOPER, pb.ROLE_USER: Role.USER,
           pb.ROLE_ASSISTANT: Role.ASSISTANT, pb.ROLE_TOOL: Role.TOOL}
@@ -17,6 +17,8 @@ _FINISH = {FinishReason.STOP: pb.FINISH_REASON_STOP, FinishReason.LENGTH: pb.FIN
            FinishReason.ERROR: pb.FINISH_REASON_ERROR, FinishReason.INVALID_OUTPUT: pb.FINISH_REASON_INVALID_OUTPUT}
 _TOOL_CHOICES = {pb.ToolChoice.MODE_AUTO: ToolChoice.AUTO, pb.ToolChoice.MODE_NONE: ToolChoice.NONE,
                  pb.ToolChoice.MODE_REQUIRED: ToolChoice.REQUIRED, pb.ToolChoice.MODE_FUNCTION: ToolChoice.FUNCTION}
+_CLASSES = {pb.PRIORITY_CLASS_UNSPECIFIED: PriorityClass.INTERACTIVE,
+            pb.PRIORITY_CLASS_INTERACTIVE: PriorityClass.INTERACTIVE, pb.PRIORITY_CLASS_BATCH: PriorityClass.BATCH}
 _ROLE_NAMES = "ROLE_SYSTEM, ROLE_DEVELOPER, ROLE_USER, ROLE_ASSISTANT, ROLE_TOOL"
 
 
@@ -32,7 +34,8 @@ def chat_request(msg: pb.ChatRequest) -> ChatRequest:
         messages=tuple(_message(m, i) for i, m in enumerate(msg.messages)),
         model=msg.model, reasoning_effort=_EFFORTS[msg.reasoning_effort],
         tools=tuple(_tool(t, i) for i, t in enumerate(msg.tools)),
-        sampling=_sampling(msg.sampling), request_id=msg.request_id, priority=msg.priority)
+        sampling=_sampling(msg.sampling), request_id=msg.request_id, priority=msg.priority,
+        priority_class=_priority_class(msg.priority_class), session_id=msg.session_id)
 
 
 def generate_request(msg: pb.GenerateRequest) -> GenerateRequest:
@@ -40,7 +43,15 @@ def generate_request(msg: pb.GenerateRequest) -> GenerateRequest:
     return GenerateRequest(
         model=msg.model, token_ids=tuple(msg.token_ids.ids) if which == "token_ids" else None,
         text=msg.text if which == "text" else None, sampling=_sampling(msg.sampling),
-        stop_token_ids=tuple(msg.stop_token_ids), request_id=msg.request_id, priority=msg.priority)
+        stop_token_ids=tuple(msg.stop_token_ids), request_id=msg.request_id, priority=msg.priority,
+        priority_class=_priority_class(msg.priority_class), session_id=msg.session_id)
+
+
+def _priority_class(value: int) -> PriorityClass:
+    if value not in _CLASSES:
+        raise InvalidRequest(f"priority_class: unknown value {value}; allowed: PRIORITY_CLASS_INTERACTIVE, "
+                             "PRIORITY_CLASS_BATCH")
+    return _CLASSES[value]
 
 
 def _message(m: pb.Message, index: int) -> Message:

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection
 from cluster import metrics
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
-from cluster.errors import ClusterError, status_of
+from cluster.errors import ClusterError, Overloaded, status_of
 from cluster.gateway import convert
 from cluster.gateway.auth import Authenticator
 from cluster.gateway.pipeline import Pipeline
@@ -69,6 +69,8 @@ class InferenceServicer(pb_grpc.InferenceServicer):
                     yield event
         except ClusterError as exc:
             code, _, message = status_of(exc)
+            if isinstance(exc, Overloaded):  # gRPC's own retry policy honours this pushback
+                context.set_trailing_metadata((("grpc-retry-pushback-ms", str(int(exc.retry_after_s * 1000))),))
             await context.abort(code, message)
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):

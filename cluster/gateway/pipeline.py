@@ -20,12 +20,18 @@ from cluster.harmony.render import render_chat
 from cluster.harmony.text import TextDecoder
 from cluster.harmony.vocab import harmony_encoding
 from cluster.replica.actor import stream_tokens
-from cluster.router.least_loaded import pick_least_loaded
-from cluster.router.replica_set import ReplicaSet
+from cluster.gateway.admission import Admission
+from cluster.router.policy import RouteRequest
+from cluster.router.replica_set import Replica, ReplicaSet
+from cluster.router.router import Router
 from cluster.types import (ChatEvent, ChatRequest, ContentDelta, EngineRequest, Finish, FinishReason, GenerateEvent,
-                           GenerateRequest, TextChunk, TokenChunk, Usage)
+                           GenerateRequest, PriorityClass, TextChunk, TokenChunk, Usage)
 
 log = logging.getLogger(__name__)
+
+# vLLM schedules lower priority values first; batch requests sit behind every interactive one
+# whatever their own priority (which is within [-100, 100]).
+BATCH_ENGINE_PRIORITY_OFFSET = 1000
 
 
 @dataclass
@@ -80,6 +86,14 @@ async def _ends_with_error(timing: _Timing):
         failure.error = str(exc)
 
 
+class _FailedBeforeFirstToken(Exception):
+    """A replica failed a request before any of its tokens reached the caller: another may serve it."""
+
+    def __init__(self, error: ClusterError, reason: str):
+        super().__init__(str(error))
+        self.error, self.reason = error, reason
+
+
 class Pipeline:
     """Serves Chat and Generate as async generators of domain events.
 
@@ -88,10 +102,14 @@ class Pipeline:
     the engine request.
     """
 
-    def __init__(self, replicas: ReplicaSet, limits: Limits, request_timeout_s: float):
+    def __init__(self, replicas: ReplicaSet, router: Router, admission: Admission, limits: Limits,
+                 request_timeout_s: float, max_attempts: int):
         self._replicas = replicas
+        self._router = router
+        self._admission = admission
         self.limits = limits
         self._request_timeout_s = request_timeout_s
+        self._max_attempts = max_attempts
 
     def ready_replicas(self) -> int:
         return len(self._replicas.ready())
@@ -102,12 +120,12 @@ class Pipeline:
         prompt = render_chat(request)
         budget = completion_budget(len(prompt), request.sampling, self.limits)
         engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling, (),
-                                              request.priority,
+                                              _engine_priority(request),
                                               structural_tag(request, self.limits.constrained_reasoning_max_tokens))
         timing = _Timing("Chat", len(prompt), start)
         parser, stops = ChatParser(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
-        tokens = self._tokens(engine_request, timing, timeout_s)
+        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s)
         async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
             async for chunk in chunks:
                 for event in parser.feed(chunk.token_ids):
@@ -145,11 +163,11 @@ class Pipeline:
             prompt = harmony_encoding().encode(request.text, allowed_special="all")
         budget = completion_budget(len(prompt), request.sampling, self.limits)
         engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling,
-                                              request.stop_token_ids, request.priority)
+                                              request.stop_token_ids, _engine_priority(request))
         timing = _Timing("Generate", len(prompt), start)
         decoder, stops = TextDecoder(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
-        tokens = self._tokens(engine_request, timing, timeout_s)
+        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s)
         async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
             async for chunk in chunks:
                 yield TextChunk(chunk.token_ids, stops.feed(decoder.feed(chunk.token_ids)))
@@ -171,31 +189,71 @@ class Pipeline:
             temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
             stop_token_ids=tuple(stop_ids), priority=priority, structural_tag=tag)
 
-    async def _tokens(self, request: EngineRequest, timing: _Timing, timeout_s: float | None):
-        """Routes the request and streams its chunks within the deadline, keeping the books."""
-        replica = pick_least_loaded(self._replicas.ready())
-        if replica is None:
+    async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, timeout_s: float | None):
+        """Admits, routes and streams the request's chunks within its deadline."""
+        if not self._replicas.ready():
             raise Unavailable("no replica is ready to serve; the cluster is starting or replacing replicas, "
                               "retry in a few seconds")
         timeout = min(timeout_s or self._request_timeout_s, self._request_timeout_s)
-        replica.in_flight += 1
-        metrics.REPLICA_GATEWAY_IN_FLIGHT.labels(replica.replica_id).set(replica.in_flight)
         try:
-            async with asyncio.timeout(timeout):
-                async with aclosing(stream_tokens(replica.handle, request)) as chunks:
+            async with asyncio.timeout(timeout), self._admission.slot(route.priority_class):
+                async with aclosing(self._attempts(request, route, timing)) as chunks:
                     async for chunk in chunks:
-                        timing.record(chunk)
                         yield chunk
         except TimeoutError:
             raise DeadlineExceeded(f"the request did not finish within its deadline of {timeout:.1f} s") from None
+
+    async def _attempts(self, request: EngineRequest, route: RouteRequest, timing: _Timing):
+        """Tries replicas until one streams; a failure before the first token moves the request to
+        another replica (at most `max_attempts` in all), a failure after it ends the stream."""
+        failed: list[str] = []
+        while True:
+            replica = self._router.choose(route, exclude=failed)
+            if replica is None:
+                if failed:
+                    raise Unavailable(f"the request failed on {len(failed)} replica(s) before its first token and "
+                                      "no other replica is ready; retry the request")
+                raise Unavailable("no replica is ready to serve; the cluster is starting or replacing replicas, "
+                                  "retry in a few seconds")
+            try:
+                async with aclosing(self._stream(replica, request, timing)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+                return
+            except _FailedBeforeFirstToken as failure:
+                failed.append(replica.replica_id)
+                if len(failed) >= self._max_attempts:
+                    raise failure.error from None
+                metrics.ROUTING_RETRIES.labels(failure.reason).inc()
+                log.warning("request %s: replica %s failed before the first token (%s); trying another replica "
+                            "(attempt %d of %d)", request.request_id, replica.replica_id, failure.reason,
+                            len(failed) + 1, self._max_attempts)
+
+    async def _stream(self, replica: Replica, request: EngineRequest, timing: _Timing):
+        """One attempt on one replica, with its in-flight count kept."""
+        streamed = False
+        replica.in_flight += 1
+        metrics.REPLICA_GATEWAY_IN_FLIGHT.labels(replica.replica_id).set(replica.in_flight)
+        try:
+            async with aclosing(stream_tokens(replica.handle, request)) as chunks:
+                async for chunk in chunks:
+                    timing.record(chunk)
+                    streamed = True
+                    yield chunk
         except RayActorError:
             self._replicas.mark_failed(replica.replica_id)
-            raise Unavailable("the replica serving this request failed; retry the request") from None
+            error = Unavailable("the replica serving this request failed; retry the request")
+            if streamed:
+                raise error from None
+            raise _FailedBeforeFirstToken(error, "replica_died") from None
         except RayTaskError as exc:
             if isinstance(exc.cause, ValueError):
                 raise InvalidRequest(f"the engine rejected the request: {exc.cause}") from None
             log.error("replica %s failed request %s: %s", replica.replica_id, request.request_id, exc)
-            raise InternalError("the replica failed while generating; retry the request") from None
+            error = InternalError("the replica failed while generating; retry the request")
+            if streamed:
+                raise error from None
+            raise _FailedBeforeFirstToken(error, "replica_error") from None
         finally:
             replica.in_flight -= 1
             metrics.REPLICA_GATEWAY_IN_FLIGHT.labels(replica.replica_id).set(replica.in_flight)
@@ -207,3 +265,13 @@ class Pipeline:
         metrics.COMPLETION_TOKENS.labels(timing.method).inc(timing.completion_tokens)
         metrics.FINISHES.labels(timing.method, reason.value).inc()
         return Finish(reason, message)
+
+
+def _engine_priority(request: ChatRequest | GenerateRequest) -> int:
+    offset = BATCH_ENGINE_PRIORITY_OFFSET if request.priority_class is PriorityClass.BATCH else 0
+    return request.priority + offset
+
+
+def _route(engine_request: EngineRequest, request: ChatRequest | GenerateRequest) -> RouteRequest:
+    return RouteRequest(engine_request.request_id, engine_request.prompt_token_ids, request.session_id,
+                        request.priority_class)

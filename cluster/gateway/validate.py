@@ -10,6 +10,7 @@ from cluster.types import ChatRequest, GenerateRequest, Role, Sampling, ToolChoi
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces: safe in logs and headers
+MAX_SESSION_ID_LENGTH = 256
 MAX_STOP_STRINGS = 4
 MAX_STOP_LENGTH = 256
 MAX_TOOLS = 128
@@ -30,7 +31,7 @@ class Limits:
 
 def validate_chat(request: ChatRequest, limits: Limits) -> None:
     """Checks everything that can be checked before rendering; raises InvalidRequest or ModelNotFound."""
-    _common(request.model, request.request_id, request.priority, request.sampling, limits)
+    _common(request.model, request.request_id, request.priority, request.session_id, request.sampling, limits)
     if not request.messages:
         raise InvalidRequest("messages: at least one message is required")
     if len(request.messages) > MAX_MESSAGES:
@@ -83,7 +84,7 @@ def validate_chat(request: ChatRequest, limits: Limits) -> None:
 
 
 def validate_generate(request: GenerateRequest, limits: Limits) -> None:
-    _common(request.model, request.request_id, request.priority, request.sampling, limits)
+    _common(request.model, request.request_id, request.priority, request.session_id, request.sampling, limits)
     if request.token_ids is None and request.text is None:
         raise InvalidRequest("prompt: set either token_ids or text")
     if request.token_ids is not None:
@@ -113,11 +114,13 @@ def completion_budget(prompt_tokens: int, sampling: Sampling, limits: Limits) ->
     return sampling.max_tokens
 
 
-def _common(model: str, request_id: str, priority: int, sampling: Sampling, limits: Limits) -> None:
+def _common(model: str, request_id: str, priority: int, session_id: str, sampling: Sampling, limits: Limits) -> None:
     if model and model != limits.model_name:
         raise ModelNotFound(f"model: {model[:80]!r} is not served here; available: {limits.model_name}")
     if request_id and not REQUEST_ID.fullmatch(request_id):
         raise InvalidRequest("request_id: use 1 to 128 printable ASCII characters without spaces")
+    if len(session_id) > MAX_SESSION_ID_LENGTH:
+        raise InvalidRequest(f"session_id: {len(session_id)} characters; at most {MAX_SESSION_ID_LENGTH} are allowed")
     if not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
         raise InvalidRequest(f"priority: {priority} is out of range; allowed: {PRIORITY_RANGE[0]} to "
                              f"{PRIORITY_RANGE[1]}")

@@ -1,8 +1,8 @@
 """The vLLM adapter: one AsyncLLM, token ids in, token-id deltas out."""
 
 import asyncio
+import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -66,17 +66,28 @@ class VllmEngine:
         engine = self
 
         class LoadRecorder(StatLoggerBase):
+            """Keeps the latest scheduler snapshot and totals vLLM's per-step prefix-cache counts."""
+
             def __init__(self, vllm_config, engine_index=0):
-                pass
+                self._cache_config = vllm_config.cache_config
+                self._queries = self._hits = 0
 
             def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx=0):
-                if scheduler_stats is not None:
-                    engine._load = ReplicaLoad(
-                        running=scheduler_stats.num_running_reqs, waiting=scheduler_stats.num_waiting_reqs,
-                        kv_cache_usage=scheduler_stats.kv_cache_usage, at=time.monotonic())
+                if scheduler_stats is None:
+                    return
+                cache = scheduler_stats.prefix_cache_stats
+                if cache is not None:
+                    self._queries += cache.queries
+                    self._hits += cache.hits
+                engine._load = ReplicaLoad(
+                    running=scheduler_stats.num_running_reqs, waiting=scheduler_stats.num_waiting_reqs,
+                    kv_cache_usage=scheduler_stats.kv_cache_usage, prefix_cache_queries=self._queries,
+                    prefix_cache_hits=self._hits, block_size=self._cache_config.block_size,
+                    kv_blocks=self._cache_config.num_gpu_blocks or 0)
 
             def log_engine_initialized(self):
-                pass
+                engine._load = dataclasses.replace(engine._load, block_size=self._cache_config.block_size,
+                                                   kv_blocks=self._cache_config.num_gpu_blocks or 0)
 
         return LoadRecorder
 

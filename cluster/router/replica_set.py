@@ -19,6 +19,7 @@ class Replica:
     replica_id: str
     handle: object  # a Ray actor handle
     load: ReplicaLoad = field(default_factory=ReplicaLoad)
+    loaded_at: float = 0.0  # monotonic time this gateway last received `load`
     in_flight: int = 0  # requests this gateway sent and has not seen finish
 
 
@@ -68,17 +69,20 @@ class ReplicaSet:
                                        for r in self.replicas.values()), return_exceptions=True)
         for replica, load in zip(list(self.replicas.values()), loads):
             if isinstance(load, ReplicaLoad):
-                replica.load = load
+                replica.load, replica.loaded_at = load, time.monotonic()
                 metrics.REPLICA_RUNNING.labels(replica.replica_id).set(load.running)
                 metrics.REPLICA_WAITING.labels(replica.replica_id).set(load.waiting)
                 metrics.REPLICA_KV_CACHE_USAGE.labels(replica.replica_id).set(load.kv_cache_usage)
+                metrics.REPLICA_PREFIX_CACHE_QUERIES.labels(replica.replica_id).set(load.prefix_cache_queries)
+                metrics.REPLICA_PREFIX_CACHE_HITS.labels(replica.replica_id).set(load.prefix_cache_hits)
         metrics.REPLICAS_READY.set(len(self.replicas))
         self.last_refresh = time.monotonic()
 
     @staticmethod
     def _forget_gauges(replica_id: str) -> None:
         for gauge in (metrics.REPLICA_RUNNING, metrics.REPLICA_WAITING, metrics.REPLICA_KV_CACHE_USAGE,
-                      metrics.REPLICA_GATEWAY_IN_FLIGHT):
+                      metrics.REPLICA_GATEWAY_IN_FLIGHT, metrics.REPLICA_PREFIX_CACHE_QUERIES,
+                      metrics.REPLICA_PREFIX_CACHE_HITS):
             try:
                 gauge.remove(replica_id)
             except KeyError:

@@ -2,6 +2,7 @@
 metrics and error table) with the gRPC server."""
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -19,6 +20,7 @@ from cluster.gateway.auth import Authenticator
 from cluster.gateway.http import chat, completions, responses, sse
 from cluster.gateway.http.errors import error_response, invalid_body
 from cluster.gateway.pipeline import Pipeline
+from cluster.types import PriorityClass
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
 
     async def chat_completions(request: Request) -> Response:
         body = await _parse(request, chat.ChatCompletionBody)
-        events = pipeline.chat(chat.to_chat_request(body), _timeout(request))
+        events = pipeline.chat(_routing(request, chat.to_chat_request(body)), _timeout(request))
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return await _stream(request, "chat.completions", events, lambda e: chat.chunks(e, model, include_usage))
@@ -41,7 +43,7 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
 
     async def text_completions(request: Request) -> Response:
         body = await _parse(request, completions.CompletionBody)
-        events = pipeline.generate(completions.to_generate_request(body), _timeout(request))
+        events = pipeline.generate(_routing(request, completions.to_generate_request(body)), _timeout(request))
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
             return await _stream(request, "completions", events,
@@ -50,7 +52,7 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
 
     async def create_response(request: Request) -> Response:
         body = await _parse(request, responses.ResponsesBody)
-        events = pipeline.chat(responses.to_chat_request(body), _timeout(request))
+        events = pipeline.chat(_routing(request, responses.to_chat_request(body)), _timeout(request))
         if body.stream:
             return await _stream(request, "responses", events, lambda e: responses.stream(e, model))
         return await _whole(request, "responses", responses.response(events, model))
@@ -97,6 +99,17 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
               Route("/v1/models", list_models, methods=["GET"]),
               Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
     return Starlette(routes=routes, exception_handlers={ClusterError: on_error, Exception: on_error})
+
+
+def _routing(request: Request, domain_request):
+    """The session and priority class from `X-Session-Id` and `X-Priority-Class` (interactive | batch)."""
+    raw_class = request.headers.get("x-priority-class", PriorityClass.INTERACTIVE.value).strip().lower()
+    try:
+        priority_class = PriorityClass(raw_class)
+    except ValueError:
+        raise InvalidRequest(f"X-Priority-Class: {raw_class[:40]!r}; allowed: interactive, batch") from None
+    return dataclasses.replace(domain_request, priority_class=priority_class,
+                               session_id=request.headers.get("x-session-id", ""))
 
 
 def _timeout(request: Request) -> float | None:

@@ -74,7 +74,8 @@ def test_responses_input_items_become_a_conversation():
 
 
 def client(keys=frozenset()) -> TestClient:
-    pipeline = Pipeline(replicas=None, limits=LIMITS, request_timeout_s=5)
+    pipeline = Pipeline(replicas=None, router=None, admission=None, limits=LIMITS, request_timeout_s=5,
+                        max_attempts=1)
     return TestClient(build_app(pipeline, Authenticator(keys), progress=lambda: 0.0))
 
 
@@ -102,7 +103,7 @@ def test_readyz_without_replicas_is_503():
         def ready(self):
             return []
 
-    c = TestClient(build_app(Pipeline(NoReplicas(), LIMITS, 5), Authenticator(), progress=lambda: 0.0))
+    c = TestClient(build_app(Pipeline(NoReplicas(), None, None, LIMITS, 5, 1), Authenticator(), progress=lambda: 0.0))
     assert c.get("/readyz").status_code == 503
 
 
@@ -113,3 +114,9 @@ def test_shed_requests_get_429_with_retry_after():
     response = error_response(Overloaded("queue full; retry shortly", retry_after_s=2.4))
     assert response.status_code == 429 and response.headers["Retry-After"] == "2"
     assert b'"type":"rate_limit_error"' in response.body
+
+
+def test_an_unknown_priority_class_is_400_with_the_header():
+    r = client().post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]},
+                      headers={"X-Priority-Class": "urgent"})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("X-Priority-Class: 'urgent'")

@@ -1,0 +1,146 @@
+"""Admission control: a bounded, priority-ordered waiting queue in front of the replicas.
+
+A gateway runs at most `max_in_flight_per_replica` × ready replicas requests at once. Others wait
+in one queue, interactive before batch and oldest first within a class, for at most
+`max_queue_wait_s` (and never past the request's own deadline, which the caller enforces). When the
+queue is full a newcomer is shed at once with `Overloaded` (RESOURCE_EXHAUSTED / 429 and a
+retry-after hint), unless it outranks the lowest-class request waiting, which is shed instead.
+"""
+
+import asyncio
+import bisect
+import itertools
+import math
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from cluster import metrics
+from cluster.errors import Overloaded
+from cluster.types import PriorityClass
+
+RANK = {PriorityClass.INTERACTIVE: 0, PriorityClass.BATCH: 1}
+RECHECK_S = 0.5  # waiters look again this often: replicas may have become ready meanwhile
+MAX_RETRY_AFTER_S = 60
+
+
+@dataclass(order=True)
+class _Waiter:
+    rank: int
+    seq: int
+    priority_class: PriorityClass = field(compare=False)
+    granted: asyncio.Future = field(compare=False)
+
+
+class Admission:
+    def __init__(self, max_in_flight_per_replica: int, max_queue: int, max_queue_wait_s: float,
+                 ready_replicas: Callable[[], int]):
+        self._per_replica = max_in_flight_per_replica
+        self._max_queue = max_queue
+        self._max_wait_s = max_queue_wait_s
+        self._ready_replicas = ready_replicas
+        self.running = 0
+        self._queue: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._service_s = 1.0  # moving average of how long a request holds its slot
+
+    def capacity(self) -> int:
+        return self._per_replica * self._ready_replicas()
+
+    def queued(self, priority_class: PriorityClass | None = None) -> int:
+        return sum(1 for w in self._queue if priority_class in (None, w.priority_class))
+
+    @asynccontextmanager
+    async def slot(self, priority_class: PriorityClass):
+        """Holds one of the gateway's request slots for the body; raises Overloaded when shed."""
+        await self._acquire(priority_class)
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self._service_s += 0.1 * (time.monotonic() - began - self._service_s)
+            self._release()
+
+    async def _acquire(self, priority_class: PriorityClass) -> None:
+        began = time.monotonic()
+        try:
+            if not self._queue and self.running < self.capacity():
+                self.running += 1
+            else:
+                waiter = self._enqueue(priority_class)
+                self._dispatch()  # capacity may have grown since the queue formed
+                try:
+                    await self._wait(waiter)
+                except BaseException:
+                    self._abandon(waiter)
+                    raise
+        finally:
+            metrics.ADMISSION_WAIT.labels(priority_class.value).observe(time.monotonic() - began)
+        metrics.ADMITTED.labels(priority_class.value).inc()
+
+    def _enqueue(self, priority_class: PriorityClass) -> _Waiter:
+        rank = RANK[priority_class]
+        if len(self._queue) >= self._max_queue:
+            if not self._queue or self._queue[-1].rank <= rank:
+                self._shed(priority_class, "queue_full")
+            displaced = self._queue.pop()
+            self._gauge(displaced.priority_class)
+            displaced.granted.set_exception(self._overloaded(
+                displaced.priority_class, "displaced", "the gateway's queue is full and interactive requests "
+                "displaced this batch request"))
+        waiter = _Waiter(rank, next(self._seq), priority_class, asyncio.get_running_loop().create_future())
+        bisect.insort(self._queue, waiter)
+        self._gauge(priority_class)
+        return waiter
+
+    async def _wait(self, waiter: _Waiter) -> None:
+        deadline = time.monotonic() + self._max_wait_s
+        while not waiter.granted.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._queue.remove(waiter)
+                self._gauge(waiter.priority_class)
+                self._shed(waiter.priority_class, "queue_timeout",
+                           f"no capacity freed within the admission limit of {self._max_wait_s:g} s")
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter.granted), min(remaining, RECHECK_S))
+            except TimeoutError:
+                self._dispatch()
+        waiter.granted.result()  # raises Overloaded for a displaced waiter
+
+    def _abandon(self, waiter: _Waiter) -> None:
+        """The waiter left (cancelled, deadline, shed): free its place, or the slot it was just granted."""
+        if waiter in self._queue:
+            self._queue.remove(waiter)
+            self._gauge(waiter.priority_class)
+        elif waiter.granted.done() and not waiter.granted.cancelled() and waiter.granted.exception() is None:
+            self._release()
+
+    def _release(self) -> None:
+        self.running -= 1
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._queue and self.running < self.capacity():
+            waiter = self._queue.pop(0)
+            self._gauge(waiter.priority_class)
+            self.running += 1
+            waiter.granted.set_result(None)
+
+    def retry_after_s(self) -> float:
+        """A hint for shed callers: the time for the queue ahead of them to drain at the current pace."""
+        estimate = (len(self._queue) + 1) * self._service_s / max(1, self.capacity())
+        return float(min(MAX_RETRY_AFTER_S, max(1, math.ceil(estimate))))
+
+    def _shed(self, priority_class: PriorityClass, reason: str, why: str = "") -> None:
+        raise self._overloaded(priority_class, reason, why or f"the gateway's queue is full ({self._max_queue} "
+                                                              "requests waiting)")
+
+    def _overloaded(self, priority_class: PriorityClass, reason: str, why: str) -> Overloaded:
+        metrics.SHED.labels(priority_class.value, reason).inc()
+        retry = self.retry_after_s()
+        return Overloaded(f"{why}; retry after {retry:.0f} s", retry)
+
+    def _gauge(self, priority_class: PriorityClass) -> None:
+        metrics.ADMISSION_QUEUE_DEPTH.labels(priority_class.value).set(self.queued(priority_class))
