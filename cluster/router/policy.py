@@ -122,7 +122,8 @@ def parameters(kind: Kind, name: str) -> set[str]:
     cls = _REGISTRY.get((kind, name))
     if cls is None:
         raise PolicyError(f"{name!r} is not a {kind.value}; registered: {', '.join(registered(kind))}")
-    return {p for p in inspect.signature(cls.__init__).parameters if p != "self"}
+    return {p.name for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def build(kind: Kind, name: str, params: dict):

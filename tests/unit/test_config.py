@@ -69,3 +69,26 @@ def test_shipped_120b_example_is_valid(tmp_path):
     cfg = parse_config(raw)
     assert (cfg.served_model_name, cfg.replicas, cfg.layout, cfg.device) == ("gpt-oss-120b", 4, "tp1", "gpu")
     assert cfg.engine.max_model_len == 131072 and cfg.ray_address == "auto"
+
+
+def test_router_and_admission_sections():
+    cfg = parse_config({"router": {"filters": [], "scorers": {"session-affinity": 2, "least-loaded": 1},
+                                   "picker": "round-robin", "params": {"session-affinity": {"load_factor": 1.5}},
+                                   "max_attempts": 2},
+                        "admission": {"max_in_flight_per_replica": 8, "max_queue": 0, "max_queue_wait_s": 2.5}})
+    assert cfg.router.filters == () and cfg.router.scorers == {"session-affinity": 2.0, "least-loaded": 1.0}
+    assert cfg.router.params == {"session-affinity": {"load_factor": 1.5}} and cfg.router.max_attempts == 2
+    assert (cfg.admission.max_in_flight_per_replica, cfg.admission.max_queue) == (8, 0)
+    assert parse_config({}).router.scorers == {"prefix-affinity": 2.0, "least-loaded": 1.0, "kv-headroom": 1.0}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"router": {"filters": "kv-headroom"}}, "router.filters: expected a list of names"),
+    ({"router": {"scorers": {"least-loaded": "high"}}}, "router.scorers: expected a mapping of names to numbers"),
+    ({"router": {"params": {"kv-headroom": 0.9}}}, "router.params: expected a mapping of names to mappings"),
+    ({"router": {"max_attempts": 0}}, "router.max_attempts: 0 is out of range"),
+    ({"admission": {"max_queue": -1}}, "admission.max_queue: -1 is out of range"),
+])
+def test_router_and_admission_errors_name_the_field(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)

@@ -53,6 +53,19 @@ def test_generate_request_prompt_variants():
     assert (req.text, req.token_ids, req.stop_token_ids) == ("hi", None, (5,))
 
 
+def test_priority_class_and_session_id():
+    from cluster.errors import InvalidRequest
+    from cluster.types import PriorityClass
+
+    req = convert.generate_request(pb.GenerateRequest(text="hi", priority_class=pb.PRIORITY_CLASS_BATCH,
+                                                      session_id="chat-7"))
+    assert (req.priority_class, req.session_id) == (PriorityClass.BATCH, "chat-7")
+    chat = convert.chat_request(pb.ChatRequest(messages=[pb.Message(role=pb.ROLE_USER, content="x")]))
+    assert chat.priority_class is PriorityClass.INTERACTIVE and chat.session_id == ""
+    with pytest.raises(InvalidRequest, match="priority_class: unknown value 9"):
+        convert.chat_request(pb.ChatRequest(priority_class=9))
+
+
 def test_events_to_wire():
     assert convert.chat_event(ReasoningDelta("r")).reasoning_delta == "r"
     assert convert.chat_event(ContentDelta("c")).content_delta == "c"

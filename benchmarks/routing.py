@@ -1,0 +1,279 @@
+"""Benchmark: the default routing profile against round-robin, on a shared-prefix multi-turn workload.
+
+Each profile gets a fresh cluster of 2 tiny CPU replicas (`oss-cluster serve` on loopback, started
+here and stopped here) and the same seeded workload: sessions that share a few long system prompts,
+each a conversation of several turns sent over gRPC `Generate` with its `session_id`, a bounded
+number of sessions at once. Engine prefix-cache counters are scraped from the gateway's metrics
+before and after. Prints a table and the ratios default / round-robin; writes JSON. Run from the
+repository root (about 3 minutes of cluster start-up per profile and round, plus the workload):
+
+    .venv/bin/python benchmarks/routing.py --out benchmarks/results/routing.json
+
+A quick check: add `--sessions 2 --turns 2 --system-tokens 300 --max-duration 60`.
+"""
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from api_overhead import free_port  # the sibling benchmark; this script runs as benchmarks/routing.py
+from cluster._proto.cluster.v1 import inference_pb2 as pb
+from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from loadtest.workload import WORDS
+
+REPLICAS = 2
+PROFILES = {  # run in this order; the default profile is what `router:` left out gives
+    "round-robin": "router:\n  filters: []\n  scorers: {}\n  picker: round-robin\n",
+    "default": "",
+}
+QUERIED, HITS = "oss_cluster_replica_prefix_cache_queried_tokens", "oss_cluster_replica_prefix_cache_hit_tokens"
+ROUTED, READY = "oss_cluster_routed_requests_total", "oss_cluster_replicas_ready"
+SPECIAL = re.compile(r"<\|[^|<>]*\|>")  # Harmony special tokens, kept out of the replayed answers
+
+
+def words(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def plan(args) -> list[dict]:
+    """The sessions: a fixed system prompt (session i gets prompt i % P) and one user message per turn."""
+    rng = random.Random(args.seed)
+    systems = [words(rng, args.system_tokens) for _ in range(args.system_prompts)]
+    return [{"id": f"session-{i}", "index": i, "system": systems[i % len(systems)],
+             "users": [words(rng, args.turn_tokens) for _ in range(args.turns)]} for i in range(args.sessions)]
+
+
+def harmony_prompt(system: str, history: list[tuple[str, str]]) -> str:
+    """Developer instructions, then the (user, assistant) turns; the last assistant answer is to come."""
+    text = f"<|start|>developer<|message|># Instructions\n\n{system}<|end|>"
+    for user, answer in history:
+        text += f"<|start|>user<|message|>{user}<|end|>"
+        if answer is not None:
+            text += f"<|start|>assistant<|channel|>final<|message|>{answer}<|end|>"
+    return text + "<|start|>assistant"
+
+
+def scrape(url: str) -> dict:
+    """Prefix-cache counters summed over replicas, and requests routed to each replica."""
+    out = {"queried": 0.0, "hits": 0.0, "routed": {}, "ready": 0.0}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for s in family.samples:
+            if s.name == QUERIED:
+                out["queried"] += s.value
+            elif s.name == HITS:
+                out["hits"] += s.value
+            elif s.name == ROUTED:
+                out["routed"][s.labels["replica"]] = s.value
+            elif s.name == READY:
+                out["ready"] = s.value
+    return out
+
+
+def start_cluster(work: Path, cache: Path, name: str) -> tuple[subprocess.Popen, str, str]:
+    """Starts `oss-cluster serve` with the profile; returns once all replicas are ready."""
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    config = work / f"{name}.yaml"
+    config.write_text(f"replicas: {REPLICAS}\ngateway:\n  host: 127.0.0.1\n  grpc_port: {grpc_port}\n"
+                      f"  http_port: {http_port}\n  metrics_port: {metrics_port}\n" + PROFILES[name])
+    log = work / f"{name}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
+                            env=dict(os.environ, OSS_CLUSTER_CACHE=str(cache)), stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"oss-cluster serve exited with {proc.returncode}; see {log}")
+            try:
+                if "ready in" in log.read_text() and scrape(metrics_url)["ready"] >= REPLICAS:
+                    return proc, f"127.0.0.1:{grpc_port}", metrics_url
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"{REPLICAS} replicas not ready in 300 s; see {log}")
+    except BaseException:
+        stop_cluster(proc)
+        raise
+
+
+def stop_cluster(proc: subprocess.Popen) -> None:
+    """SIGTERM to `serve`, then SIGKILL to whatever is left of its process group."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+async def one_turn(stub, session: dict, turn: int, prompt: str, args, timeout: float) -> tuple[dict, str]:
+    request = pb.GenerateRequest(text=prompt, session_id=session["id"], sampling=pb.Sampling(
+        max_tokens=args.output_tokens, seed=args.seed * 1_000_003 + session["index"] * 1000 + turn))
+    start, ttft, tokens, text, error = time.perf_counter(), None, 0, "", None
+    try:
+        async for event in stub.Generate(request, timeout=timeout):
+            if event.HasField("tokens") and event.tokens.token_ids:
+                ttft = ttft if ttft is not None else time.perf_counter() - start
+                tokens += len(event.tokens.token_ids)
+                text += event.tokens.text
+            elif event.HasField("usage"):
+                tokens = event.usage.completion_tokens
+            elif event.HasField("finish") and event.finish.reason == pb.FINISH_REASON_ERROR:
+                error = "FINISH_REASON_ERROR"
+    except grpc.aio.AioRpcError as exc:
+        error = exc.code().name
+    return ({"session": session["id"], "turn": turn, "prompt_chars": len(prompt), "ttft_s": ttft,
+             "e2e_s": time.perf_counter() - start, "output_tokens": tokens, "error": error},
+            SPECIAL.sub("", text))
+
+
+async def run_workload(address: str, sessions: list[dict], args) -> tuple[list[dict], float]:
+    """`concurrency` workers, each running one session's turns in order before taking the next session."""
+    pending, records = list(sessions), []
+    start = time.perf_counter()
+    deadline = start + args.max_duration
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.InferenceStub(channel)
+
+        async def worker():
+            while pending:
+                session, history = pending.pop(0), []
+                for turn, user in enumerate(session["users"]):
+                    remaining = deadline - time.perf_counter()
+                    if remaining < 1:
+                        return
+                    history.append((user, None))
+                    record, answer = await one_turn(stub, session, turn, harmony_prompt(session["system"], history),
+                                                    args, min(args.timeout, remaining))
+                    records.append(record)
+                    if record["error"]:
+                        break  # the conversation cannot go on without its answer
+                    history[-1] = (user, answer)
+
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    return records, time.perf_counter() - start
+
+
+def run_profile(name: str, work: Path, cache: Path, sessions: list[dict], args) -> dict:
+    proc, address, metrics_url = start_cluster(work, cache, name)
+    try:
+        before = scrape(metrics_url)
+        records, wall = asyncio.run(run_workload(address, sessions, args))
+        time.sleep(1.5)  # the gateway refreshes replica gauges every 0.5 s
+        after = scrape(metrics_url)
+    finally:
+        stop_cluster(proc)
+    routed = {r: after["routed"].get(r, 0) - before["routed"].get(r, 0) for r in after["routed"]}
+    return {"wall_s": wall, "queried_tokens": after["queried"] - before["queried"],
+            "hit_tokens": after["hits"] - before["hits"], "routed": routed, "records": records}
+
+
+def pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def summarize(rounds: list[dict]) -> dict:
+    records = [r for rnd in rounds for r in rnd["records"]]
+    ok = [r for r in records if not r["error"]]
+    ttft = np.array([r["ttft_s"] for r in ok if r["ttft_s"] is not None]) * 1000
+    wall, queried = sum(r["wall_s"] for r in rounds), sum(r["queried_tokens"] for r in rounds)
+    routed: dict[str, float] = {}
+    for rnd in rounds:
+        for replica, n in rnd["routed"].items():
+            routed[replica] = routed.get(replica, 0) + n
+    return {"requests": len(records), "errors": len(records) - len(ok),
+            "prefix_cache_hit_rate": sum(r["hit_tokens"] for r in rounds) / queried if queried else float("nan"),
+            "ttft_p50_ms": pct(ttft, 50), "ttft_p99_ms": pct(ttft, 99),
+            "e2e_p50_ms": pct(np.array([r["e2e_s"] for r in ok]) * 1000, 50),
+            "output_tokens_per_s": sum(r["output_tokens"] for r in ok) / wall,
+            "requests_per_s": len(ok) / wall, "wall_s": wall, "routed_per_replica": routed}
+
+
+def ratio(a: float, b: float) -> float | None:
+    return a / b if b and np.isfinite(a) and np.isfinite(b) else None
+
+
+def interrupted(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--system-prompts", type=int, default=4)
+    parser.add_argument("--system-tokens", type=int, default=1500, help="words (about tokens) per system prompt")
+    parser.add_argument("--sessions", type=int, default=16)
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--turn-tokens", type=int, default=64, help="words per user message")
+    parser.add_argument("--output-tokens", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=4, help="sessions active at once")
+    parser.add_argument("--max-duration", type=float, default=300, help="seconds of workload per profile and round")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds per request")
+    parser.add_argument("--rounds", type=int, default=1, help="round-robin then default, each on a fresh cluster")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/routing.json"))
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, interrupted)
+    work = Path(tempfile.mkdtemp(prefix="oss-bench-routing-"))
+    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
+    sessions = plan(args)
+    rounds: dict[str, list[dict]] = {name: [] for name in PROFILES}
+    print(f"logs in {work}", flush=True)
+    try:
+        for i in range(args.rounds):
+            for name in PROFILES:
+                rounds[name].append(run_profile(name, work, cache, sessions, args))
+                r = rounds[name][-1]
+                print(f"round {i + 1}/{args.rounds} {name}: {len(r['records'])} requests in {r['wall_s']:.1f} s",
+                      flush=True)
+    except KeyboardInterrupt:
+        print("interrupted; clusters stopped", file=sys.stderr)
+        return 130
+    summary = {name: summarize(r) for name, r in rounds.items()}
+    per_round = {name: [summarize([r]) for r in rs] for name, rs in rounds.items()}
+    d, rr = summary["default"], summary["round-robin"]
+    ratios = {k: ratio(d[k], rr[k]) for k in ("prefix_cache_hit_rate", "ttft_p50_ms", "ttft_p99_ms",
+                                              "output_tokens_per_s")}
+    print(f"\n{'profile':<12} {'req':>5} {'err':>4} {'hit rate':>9} {'TTFT p50':>9} {'TTFT p99':>9} {'e2e p50':>9} "
+          f"{'tok/s':>7} {'req/s':>6}  routed per replica")
+    for name, s in summary.items():
+        split = " / ".join(f"{n:.0f}" for _, n in sorted(s["routed_per_replica"].items()))
+        print(f"{name:<12} {s['requests']:>5} {s['errors']:>4} {s['prefix_cache_hit_rate']:>9.1%} "
+              f"{s['ttft_p50_ms']:>7.0f}ms {s['ttft_p99_ms']:>7.0f}ms {s['e2e_p50_ms']:>7.0f}ms "
+              f"{s['output_tokens_per_s']:>7.1f} {s['requests_per_s']:>6.2f}  {split}")
+    print("\ndefault / round-robin: " + ", ".join(f"{k} x{v:.2f}" if v is not None else f"{k} n/a"
+                                                  for k, v in ratios.items()))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "benchmark": "routing", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "config": vars(args) | {"out": str(args.out), "replicas": REPLICAS, "profiles": PROFILES},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "summary": summary, "ratios_default_to_round_robin": ratios, "per_round": per_round,
+        "rounds": rounds}, indent=2))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+import asyncio
+
+import pytest
+
+from cluster.errors import Overloaded
+from cluster.gateway.admission import Admission
+from cluster.types import PriorityClass
+
+I, B = PriorityClass.INTERACTIVE, PriorityClass.BATCH
+
+
+def admission(per_replica=1, queue=2, wait_s=5.0, replicas=1) -> Admission:
+    return Admission(per_replica, queue, wait_s, lambda: replicas)
+
+
+async def hold(adm: Admission, cls: PriorityClass, order: list, release: asyncio.Event, name: str):
+    async with adm.slot(cls):
+        order.append(name)
+        await release.wait()
+
+
+def test_within_capacity_admits_at_once():
+    async def main():
+        adm = admission(per_replica=2, replicas=2)
+        async with adm.slot(I), adm.slot(B), adm.slot(I), adm.slot(I):
+            assert adm.running == 4 and adm.queued() == 0
+        assert adm.running == 0
+
+    asyncio.run(main())
+
+
+def test_interactive_waiters_go_before_batch_ones_that_came_earlier():
+    async def main():
+        adm, order, release = admission(queue=4), [], asyncio.Event()
+        tasks = [asyncio.create_task(hold(adm, I, order, release, "first"))]
+        await asyncio.sleep(0)
+        for name, cls in (("batch1", B), ("batch2", B), ("inter", I)):
+            tasks.append(asyncio.create_task(hold(adm, cls, order, release, name)))
+            await asyncio.sleep(0)
+        assert adm.queued(B) == 2 and adm.queued(I) == 1
+        release.set()
+        await asyncio.gather(*tasks)
+        assert order == ["first", "inter", "batch1", "batch2"]
+
+    asyncio.run(main())
+
+
+def test_a_full_queue_sheds_the_newcomer_with_a_retry_hint():
+    async def main():
+        adm, release = admission(queue=1), asyncio.Event()
+        tasks = [asyncio.create_task(hold(adm, I, [], release, str(i))) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded, match="queue is full") as shed:
+            async with adm.slot(I):
+                pass
+        assert shed.value.retry_after_s >= 1
+        release.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+
+
+def test_interactive_displaces_the_newest_batch_request_from_a_full_queue():
+    async def main():
+        adm, order, release = admission(queue=2), [], asyncio.Event()
+        running = asyncio.create_task(hold(adm, I, order, release, "running"))
+        await asyncio.sleep(0)
+        b1 = asyncio.create_task(hold(adm, B, order, release, "b1"))
+        b2 = asyncio.create_task(hold(adm, B, order, release, "b2"))
+        await asyncio.sleep(0)
+        inter = asyncio.create_task(hold(adm, I, order, release, "inter"))
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded, match="displaced"):
+            await b2
+        release.set()
+        await asyncio.gather(running, b1, inter)
+        assert order == ["running", "inter", "b1"]
+
+    asyncio.run(main())
+
+
+def test_waiting_past_the_limit_is_shed_and_frees_the_place():
+    async def main():
+        adm, release = admission(queue=4, wait_s=0.05), asyncio.Event()
+        running = asyncio.create_task(hold(adm, I, [], release, "running"))
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded, match="within the admission limit of 0.05 s"):
+            async with adm.slot(B):
+                pass
+        assert adm.queued() == 0
+        release.set()
+        await running
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_waiter_leaves_no_trace_and_slots_are_not_leaked():
+    async def main():
+        adm, release = admission(queue=4), asyncio.Event()
+        running = asyncio.create_task(hold(adm, I, [], release, "running"))
+        await asyncio.sleep(0)
+        waiter = asyncio.create_task(hold(adm, I, [], release, "gone"))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert adm.queued() == 0
+        release.set()
+        await running
+        assert adm.running == 0
+
+    asyncio.run(main())
+
+
+def test_waiters_are_admitted_when_replicas_become_ready():
+    async def main():
+        ready = [0]
+        adm = Admission(1, 4, 5.0, lambda: ready[0])
+        waiter = asyncio.create_task(hold(adm, I, [], asyncio.Event(), "w"))
+        await asyncio.sleep(0.05)
+        assert adm.queued() == 1
+        ready[0] = 1
+        await asyncio.sleep(0.7)  # waiters look again every half second
+        assert adm.running == 1
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert adm.running == 0
+
+    asyncio.run(main())
