@@ -21,6 +21,7 @@ import platform
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,6 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from api_overhead import free_port  # the sibling benchmark; this script runs as benchmarks/routing.py
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
 from loadtest.workload import WORDS
@@ -45,6 +45,12 @@ PROFILES = {  # run in this order; the default profile is what `router:` left ou
 QUERIED, HITS = "oss_cluster_replica_prefix_cache_queried_tokens", "oss_cluster_replica_prefix_cache_hit_tokens"
 ROUTED, READY = "oss_cluster_routed_requests_total", "oss_cluster_replicas_ready"
 SPECIAL = re.compile(r"<\|[^|<>]*\|>")  # Harmony special tokens, kept out of the replayed answers
+
+
+def free_port() -> int:  # as in api_overhead.py, which is not importable as a module
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def words(rng: random.Random, n: int) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,16 +79,17 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory) -> Cluster:
-    work = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def running_cluster(work: Path, extra_yaml: str = ""):
+    """`oss-cluster serve` with free ports and the test settings plus `extra_yaml`, until the block ends."""
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     config = work / "cluster.yaml"
     # A small reasoning budget under constraints: the random-weight model would otherwise ramble on the
     # analysis channel until max_tokens before the constrained tool call or JSON answer.
     config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  http_port: {http_port}\n  metrics_port: {metrics_port}\n"
-                      "  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n  default_max_tokens: 16\n")
-    env = dict(os.environ, OSS_CLUSTER_CACHE=os.environ.get("OSS_CLUSTER_CACHE", str(work / "cache")))
+                      "  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n  default_max_tokens: 16\n"
+                      + extra_yaml)
+    env = dict(os.environ, OSS_CLUSTER_CACHE=os.environ.get("OSS_CLUSTER_CACHE", str(work.parent / "cache")))
     log_path = work / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
@@ -101,6 +103,12 @@ def cluster(tmp_path_factory) -> Cluster:
         yield cluster
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Cluster:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as c:
+        yield c
 
 
 def _stop(process: subprocess.Popen) -> None:
