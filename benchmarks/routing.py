@@ -197,7 +197,7 @@ def run_profile(name: str, work: Path, cache: Path, sessions: list[dict], args) 
 
 
 def pct(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if len(values) else float("nan")
+    return float(np.percentile(values, q)) if len(values) else None
 
 
 def summarize(rounds: list[dict]) -> dict:
@@ -210,7 +210,7 @@ def summarize(rounds: list[dict]) -> dict:
         for replica, n in rnd["routed"].items():
             routed[replica] = routed.get(replica, 0) + n
     return {"requests": len(records), "errors": len(records) - len(ok),
-            "prefix_cache_hit_rate": sum(r["hit_tokens"] for r in rounds) / queried if queried else float("nan"),
+            "prefix_cache_hit_rate": sum(r["hit_tokens"] for r in rounds) / queried if queried else None,
             "ttft_p50_ms": pct(ttft, 50), "ttft_p99_ms": pct(ttft, 99),
             "e2e_p50_ms": pct(np.array([r["e2e_s"] for r in ok]) * 1000, 50),
             "output_tokens_per_s": sum(r["output_tokens"] for r in ok) / wall,
@@ -218,7 +218,7 @@ def summarize(rounds: list[dict]) -> dict:
 
 
 def ratio(a: float, b: float) -> float | None:
-    return a / b if b and np.isfinite(a) and np.isfinite(b) else None
+    return a / b if a is not None and b else None
 
 
 def interrupted(signum, frame):
@@ -265,8 +265,12 @@ def main() -> int:
           f"{'tok/s':>7} {'req/s':>6}  routed per replica")
     for name, s in summary.items():
         split = " / ".join(f"{n:.0f}" for _, n in sorted(s["routed_per_replica"].items()))
-        print(f"{name:<12} {s['requests']:>5} {s['errors']:>4} {s['prefix_cache_hit_rate']:>9.1%} "
-              f"{s['ttft_p50_ms']:>7.0f}ms {s['ttft_p99_ms']:>7.0f}ms {s['e2e_p50_ms']:>7.0f}ms "
+        def ms(v):
+            return f"{v:>7.0f}ms" if v is not None else f"{'n/a':>9}"
+
+        hits = f"{s['prefix_cache_hit_rate']:>9.1%}" if s["prefix_cache_hit_rate"] is not None else f"{'n/a':>9}"
+        print(f"{name:<12} {s['requests']:>5} {s['errors']:>4} {hits} "
+              f"{ms(s['ttft_p50_ms'])} {ms(s['ttft_p99_ms'])} {ms(s['e2e_p50_ms'])} "
               f"{s['output_tokens_per_s']:>7.1f} {s['requests_per_s']:>6.2f}  {split}")
     print("\ndefault / round-robin: " + ", ".join(f"{k} x{v:.2f}" if v is not None else f"{k} n/a"
                                                   for k, v in ratios.items()))
