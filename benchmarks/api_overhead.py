@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,15 +27,10 @@ import numpy as np
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
 from cluster.replica.tiny_model import ensure_tiny_model
+from loadtest.local_cluster import free_port
 
 MODEL = "tiny-gpt-oss"
 PROMPT = "<|start|>user<|message|>" + "Tell me about the history of maps. " * 24 + "<|end|><|start|>assistant"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout_s: float, proc: subprocess.Popen) -> None:

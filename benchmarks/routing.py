@@ -21,7 +21,6 @@ import platform
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from loadtest.local_cluster import free_port, stop_serve
 from loadtest.workload import WORDS
 
 REPLICAS = 2
@@ -45,12 +45,6 @@ PROFILES = {  # run in this order; the default profile is what `router:` left ou
 QUERIED, HITS = "oss_cluster_replica_prefix_cache_queried_tokens", "oss_cluster_replica_prefix_cache_hit_tokens"
 ROUTED, READY = "oss_cluster_routed_requests_total", "oss_cluster_replicas_ready"
 SPECIAL = re.compile(r"<\|[^|<>]*\|>")  # Harmony special tokens, kept out of the replayed answers
-
-
-def free_port() -> int:  # as in api_overhead.py, which is not importable as a module
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def words(rng: random.Random, n: int) -> str:
@@ -120,18 +114,7 @@ def start_cluster(work: Path, cache: Path, name: str) -> tuple[subprocess.Popen,
 
 
 def stop_cluster(proc: subprocess.Popen) -> None:
-    """SIGTERM to `serve`, then SIGKILL to whatever is left of its process group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    stop_serve(proc, grace_s=90)
 
 
 async def one_turn(stub, session: dict, turn: int, prompt: str, args, timeout: float) -> tuple[dict, str]:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # vLLM schedules lower priority values first; batch requests sit behind every interactive one
 # whatever their own priority (which is within [-100, 100]).
 BATCH_ENGINE_PRIORITY_OFFSET = 1000
+NO_REPLICA = "no replica is ready to serve; the cluster is starting or replacing replicas, retry in a few seconds"
 
 
 @dataclass
@@ -192,8 +193,7 @@ class Pipeline:
     async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, timeout_s: float | None):
         """Admits, routes and streams the request's chunks within its deadline."""
         if not self._replicas.ready():
-            raise Unavailable("no replica is ready to serve; the cluster is starting or replacing replicas, "
-                              "retry in a few seconds")
+            raise Unavailable(NO_REPLICA)
         timeout = min(timeout_s or self._request_timeout_s, self._request_timeout_s)
         try:
             async with asyncio.timeout(timeout), self._admission.slot(route.priority_class):
@@ -213,8 +213,7 @@ class Pipeline:
                 if failed:
                     raise Unavailable(f"the request failed on {len(failed)} replica(s) before its first token and "
                                       "no other replica is ready; retry the request")
-                raise Unavailable("no replica is ready to serve; the cluster is starting or replacing replicas, "
-                                  "retry in a few seconds")
+                raise Unavailable(NO_REPLICA)
             try:
                 async with aclosing(self._stream(replica, request, timing)) as chunks:
                     async for chunk in chunks:

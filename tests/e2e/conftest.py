@@ -2,8 +2,6 @@
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from loadtest.local_cluster import free_port, stop_serve
 
 START_TIMEOUT_S = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -102,24 +95,10 @@ def running_cluster(work: Path, extra_yaml: str = ""):
         assert process.poll() is None, f"serve exited early:\n{cluster.log()[-4000:]}"
         yield cluster
     finally:
-        _stop(process)
+        stop_serve(process, grace_s=120)
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Cluster:
     with running_cluster(tmp_path_factory.mktemp("cluster")) as c:
         yield c
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM, as Kubernetes would; then SIGKILL whatever of our own process group is left."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(120)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
