@@ -45,6 +45,11 @@ class GatewayConfig:
     metrics_port: int = 9400
     default_max_tokens: int = 4096  # when a request leaves max_tokens at 0
     max_message_bytes: int = 262_144  # per message content, checked before tokenizing
+    max_request_bytes: int = 4 * 2**20  # a whole HTTP body or gRPC message; larger ones are refused unread
+    http_header_timeout_s: float = 10.0  # a connection must send a request's headers within this
+    http_body_timeout_s: float = 30.0  # and then its whole body within this
+    render_workers: int = 2  # processes that tokenize and render big requests off the event loop
+    render_timeout_s: float = 10.0  # a request that takes longer to tokenize is refused
     request_timeout_s: float = 600.0  # deadline of requests that set none
     shutdown_grace_s: float = 30.0
     constrained_reasoning_max_tokens: int | None = None  # reasoning budget under tool_choice/json_schema
@@ -208,6 +213,11 @@ def _check(cfg: ClusterConfig) -> None:
         raise ConfigError(f"gateway.api_keys_file: {g.api_keys_file} is not a file")
     _in_range("gateway.default_max_tokens", g.default_max_tokens, 1, e.max_model_len)
     _in_range("gateway.max_message_bytes", g.max_message_bytes, 1024, 64 << 20)
+    _in_range("gateway.max_request_bytes", g.max_request_bytes, 64 << 10, 256 << 20)
+    _in_range("gateway.http_header_timeout_s", g.http_header_timeout_s, 0.1, 3600)
+    _in_range("gateway.http_body_timeout_s", g.http_body_timeout_s, 0.1, 3600)
+    _in_range("gateway.render_workers", g.render_workers, 1, 256)
+    _in_range("gateway.render_timeout_s", g.render_timeout_s, 0.1, 3600)
     _in_range("gateway.request_timeout_s", g.request_timeout_s, 1, 86400)
     _in_range("gateway.shutdown_grace_s", g.shutdown_grace_s, 0, 3600)
     r, a = cfg.router, cfg.admission

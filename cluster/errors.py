@@ -14,6 +14,18 @@ class InvalidRequest(ClusterError):
     """The request is malformed or asks for something impossible; retrying it unchanged fails again."""
 
 
+class RequestTooLarge(InvalidRequest):
+    """The request body is larger than the gateway accepts (HTTP 413); it was not read in full."""
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """The HTTP body is not declared as JSON (HTTP 415)."""
+
+
+class SlowClient(InvalidRequest):
+    """The client did not send its request within the gateway's read timeout (HTTP 408)."""
+
+
 class Unauthenticated(ClusterError):
     """The caller did not prove who it is."""
 
@@ -43,8 +55,12 @@ class InternalError(ClusterError):
 
 
 # error class → (gRPC status, HTTP status)
+# (a subclass's own row wins over its base's)
 STATUS_TABLE: dict[type[ClusterError], tuple[grpc.StatusCode, int]] = {
     InvalidRequest: (grpc.StatusCode.INVALID_ARGUMENT, 400),
+    RequestTooLarge: (grpc.StatusCode.RESOURCE_EXHAUSTED, 413),
+    UnsupportedMediaType: (grpc.StatusCode.INVALID_ARGUMENT, 415),
+    SlowClient: (grpc.StatusCode.DEADLINE_EXCEEDED, 408),
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401),
     ModelNotFound: (grpc.StatusCode.NOT_FOUND, 404),
     Overloaded: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),

@@ -54,3 +54,17 @@ ADMITTED = Counter("oss_cluster_admitted_requests_total", "Requests admitted to 
 SHED = Counter("oss_cluster_shed_requests_total",
                "Requests refused with RESOURCE_EXHAUSTED / 429, by class and reason "
                "(queue_full, displaced, queue_timeout).", ["priority_class", "reason"])
+RENDER_JOBS = Counter("oss_cluster_render_jobs_total",
+                      "Requests prepared for the engine (checked, rendered, tokenized), by where (inline on the "
+                      "event loop, or in a render worker) and outcome (ok, invalid, error, cancelled).",
+                      ["where", "outcome"])
+RENDER_SECONDS = Histogram("oss_cluster_render_seconds",
+                           "Time to prepare a request for the engine, waiting for a render worker included.",
+                           ["where"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                               2.5, 5, 10, 30))
+EVENT_LOOP_LAG = Histogram("oss_cluster_event_loop_lag_seconds",
+                           "How late the gateway's event loop ran a timer: the time every request, health check and "
+                           "stream waited behind work that held the loop.",
+                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+EVENT_LOOP_LAG_MAX = Gauge("oss_cluster_event_loop_lag_max_seconds",
+                           "The longest event-loop lag since the gateway started.")

@@ -17,7 +17,10 @@ from cluster.gateway.auth import Authenticator
 from cluster.gateway.grpc_server import GrpcGateway
 from cluster.gateway.http.app import build_app
 from cluster.gateway.http.server import HttpGateway
+from cluster.gateway.loop_lag import LoopLagMonitor
 from cluster.gateway.pipeline import Pipeline
+from cluster.gateway.prepare import Preparer
+from cluster.gateway.render_pool import RenderPool
 from cluster.gateway.validate import Limits
 from cluster.replica.placement import plan_replicas
 from cluster.replica.tiny_model import ensure_tiny_model
@@ -60,10 +63,13 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
     replicas = ReplicaSet(controller)
     metrics_server = None
     gateway = http = None
+    g = config.gateway
+    render_pool = RenderPool(g.render_workers, g.render_timeout_s)
+    loop_lag = LoopLagMonitor()
+    loop_lag.start()
     try:
-        await controller.run.remote()
+        await asyncio.gather(controller.run.remote(), render_pool.start())
         replicas.start()
-        g = config.gateway
         limits = Limits(model_name=config.served_model_name, max_model_len=config.engine.max_model_len,
                         default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes,
                         constrained_reasoning_max_tokens=g.constrained_reasoning_max_tokens)
@@ -71,12 +77,13 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         admission = Admission(a.max_in_flight_per_replica or config.engine.max_num_seqs, a.max_queue,
                               a.max_queue_wait_s, lambda: len(replicas.ready()))
         router = Router(replicas, profile, config.router.snapshot_max_age_s)
-        pipeline = Pipeline(replicas, router, admission, limits, g.request_timeout_s, config.router.max_attempts)
+        pipeline = Pipeline(replicas, router, admission, Preparer(limits, render_pool), g.request_timeout_s,
+                            config.router.max_attempts)
         auth = Authenticator.from_file(g.api_keys_file)
-        gateway = GrpcGateway(pipeline, auth, g.host, g.grpc_port)
+        gateway = GrpcGateway(pipeline, auth, g.host, g.grpc_port, g.max_request_bytes)
         await gateway.start()
-        http = HttpGateway(build_app(pipeline, auth, lambda: replicas.last_refresh), g.host, g.http_port,
-                           g.shutdown_grace_s)
+        app = build_app(pipeline, auth, lambda: replicas.last_refresh, g.max_request_bytes, g.http_body_timeout_s)
+        http = HttpGateway(app, g.host, g.http_port, g.shutdown_grace_s, g.http_header_timeout_s)
         await http.start()
         try:
             metrics_server, _ = start_http_server(g.metrics_port, addr=g.host)
@@ -93,6 +100,7 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         await asyncio.gather(*([gateway.stop(config.gateway.shutdown_grace_s)] if gateway else []),
                              *([http.stop()] if http else []))
         await replicas.stop()
+        await asyncio.gather(render_pool.stop(), loop_lag.stop())
         if metrics_server is not None:
             metrics_server.shutdown()
         if owns_cluster:

@@ -1,9 +1,8 @@
 """The one place where protobuf messages become domain types and back."""
 
-import json
-
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster.errors import InvalidRequest
+from cluster.gateway.json_input import parse_json
 from cluster.types import (ChatEvent, ChatRequest, ContentDelta, Finish, FinishReason, GenerateEvent, GenerateRequest,
                            Message, ReasoningDelta, ReasoningEffort, Role, Sampling, TextChunk, Tool, ToolCall,
                            PriorityClass, ToolChoice, Usage)
@@ -72,10 +71,7 @@ def _json_object(text: str, field: str) -> dict | None:
     """A JSON-schema text field → dict; empty → None."""
     if not text.strip():
         return None
-    try:
-        schema = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"{field}: not valid JSON ({exc.msg} at position {exc.pos})") from None
+    schema = parse_json(text, field)
     if not isinstance(schema, dict):
         raise InvalidRequest(f"{field}: must be a JSON object (a JSON schema)")
     return schema

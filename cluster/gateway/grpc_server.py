@@ -15,12 +15,13 @@ from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
 from cluster.errors import ClusterError, Overloaded, status_of
 from cluster.gateway import convert
 from cluster.gateway.auth import Authenticator
+from cluster.gateway.grpc_decoding import DecodeGuard
 from cluster.gateway.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Inference"].full_name
-MAX_MESSAGE_BYTES = 16 * 2**20
+MAX_RESPONSE_BYTES = 16 * 2**20
 DRAIN_POLL_S = 0.1
 
 
@@ -94,9 +95,10 @@ def _authorization(context) -> str | None:
 class GrpcGateway:
     """Owns the grpc.aio server and the health status it reports."""
 
-    def __init__(self, pipeline: Pipeline, auth: Authenticator, host: str, port: int):
-        self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    def __init__(self, pipeline: Pipeline, auth: Authenticator, host: str, port: int, max_request_bytes: int):
+        self.server = grpc.aio.server(interceptors=[DecodeGuard()],
+                                      options=[("grpc.max_receive_message_length", max_request_bytes),
+                                               ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
                                                ("grpc.so_reuseport", 0)])  # a busy port is an error
         self.servicer = InferenceServicer(pipeline, auth)
         pb_grpc.add_InferenceServicer_to_server(self.servicer, self.server)

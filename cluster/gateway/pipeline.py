@@ -8,19 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 
-from ray.exceptions import RayActorError, RayTaskError
-
 from cluster import metrics
-from cluster.errors import ClusterError, DeadlineExceeded, InternalError, InvalidRequest, Unavailable
-from cluster.gateway.stop_strings import StopMatcher
-from cluster.gateway.validate import Limits, completion_budget, validate_chat, validate_generate
-from cluster.harmony.constrain import structural_tag
-from cluster.harmony.parse import ChatParser
-from cluster.harmony.render import render_chat
-from cluster.harmony.text import TextDecoder
-from cluster.harmony.vocab import harmony_encoding
-from cluster.replica.actor import stream_tokens
+from cluster.errors import ClusterError, DeadlineExceeded, InternalError, Unavailable
 from cluster.gateway.admission import Admission
+from cluster.gateway.prepare import Prepared, Preparer
+from cluster.gateway.stop_strings import StopMatcher
+from cluster.harmony.parse import ChatParser
+from cluster.harmony.text import TextDecoder
+from cluster.replica.client import ReplicaDied, ReplicaFailed, stream_tokens
 from cluster.router.policy import RouteRequest
 from cluster.router.replica_set import Replica, ReplicaSet
 from cluster.router.router import Router
@@ -101,32 +96,34 @@ class Pipeline:
     Errors before the first event raise a `ClusterError` (the API layer maps it to a status);
     later failures end the stream with a `Finish` that says why. Cancelling the consumer aborts
     the engine request.
+
+    Every engine request gets an id of the gateway's own: a caller's `request_id` is a label for
+    logs only, so no caller can reach another's request by naming it.
     """
 
-    def __init__(self, replicas: ReplicaSet, router: Router, admission: Admission, limits: Limits,
-                 request_timeout_s: float, max_attempts: int):
+    def __init__(self, replicas: ReplicaSet, router: Router, admission: Admission, preparer: Preparer,
+                 request_timeout_s: float, max_attempts: int, stream=stream_tokens):
         self._replicas = replicas
         self._router = router
         self._admission = admission
-        self.limits = limits
+        self._preparer = preparer
+        self.limits = preparer.limits
         self._request_timeout_s = request_timeout_s
         self._max_attempts = max_attempts
+        self._stream_tokens = stream  # the replica client: (actor handle, EngineRequest) → TokenChunks
 
     def ready_replicas(self) -> int:
         return len(self._replicas.ready())
 
     async def chat(self, request: ChatRequest, timeout_s: float | None = None) -> AsyncIterator[ChatEvent]:
         start = time.monotonic()
-        validate_chat(request, self.limits)
-        prompt = render_chat(request)
-        budget = completion_budget(len(prompt), request.sampling, self.limits)
-        engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling, (),
-                                              _engine_priority(request),
-                                              structural_tag(request, self.limits.constrained_reasoning_max_tokens))
-        timing = _Timing("Chat", len(prompt), start)
+        prepared = await self._preparer.chat(request)
+        engine_request = _engine_request(prepared, request, ())
+        timing = _Timing("Chat", len(prepared.prompt), start)
         parser, stops = ChatParser(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
-        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s)
+        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s,
+                              _label(engine_request, request))
         async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
             async for chunk in chunks:
                 for event in parser.feed(chunk.token_ids):
@@ -145,7 +142,7 @@ class Pipeline:
                     reason = parser.finish_reason(chunk.finish or FinishReason.STOP)
                     message = parser.error
                     if reason is FinishReason.INVALID_OUTPUT:  # the error may quote output: debug level only
-                        log.debug("request %s: invalid Harmony output: %s", engine_request.request_id, message)
+                        log.debug("request %s: invalid Harmony output: %s", _label(engine_request, request), message)
                     break
         if failure.error:
             reason, message = FinishReason.ERROR, failure.error
@@ -157,18 +154,13 @@ class Pipeline:
 
     async def generate(self, request: GenerateRequest, timeout_s: float | None = None) -> AsyncIterator[GenerateEvent]:
         start = time.monotonic()
-        validate_generate(request, self.limits)
-        if request.token_ids is not None:
-            prompt = list(request.token_ids)
-        else:
-            prompt = harmony_encoding().encode(request.text, allowed_special="all")
-        budget = completion_budget(len(prompt), request.sampling, self.limits)
-        engine_request = self._engine_request(request.request_id, prompt, budget, request.sampling,
-                                              request.stop_token_ids, _engine_priority(request))
-        timing = _Timing("Generate", len(prompt), start)
+        prepared = await self._preparer.generate(request)
+        engine_request = _engine_request(prepared, request, request.stop_token_ids)
+        timing = _Timing("Generate", len(prepared.prompt), start)
         decoder, stops = TextDecoder(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
-        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s)
+        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s,
+                              _label(engine_request, request))
         async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
             async for chunk in chunks:
                 yield TextChunk(chunk.token_ids, stops.feed(decoder.feed(chunk.token_ids)))
@@ -183,27 +175,21 @@ class Pipeline:
         yield timing.usage()
         yield self._finish(timing, reason, message)
 
-    def _engine_request(self, request_id, prompt, budget, sampling, stop_ids, priority,
-                        tag: str | None = None) -> EngineRequest:
-        return EngineRequest(
-            request_id=request_id or uuid.uuid4().hex, prompt_token_ids=prompt, max_tokens=budget,
-            temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
-            stop_token_ids=tuple(stop_ids), priority=priority, structural_tag=tag)
-
-    async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, timeout_s: float | None):
+    async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, timeout_s: float | None,
+                      label: str):
         """Admits, routes and streams the request's chunks within its deadline."""
         if not self._replicas.ready():
             raise Unavailable(NO_REPLICA)
         timeout = min(timeout_s or self._request_timeout_s, self._request_timeout_s)
         try:
             async with asyncio.timeout(timeout), self._admission.slot(route.priority_class):
-                async with aclosing(self._attempts(request, route, timing)) as chunks:
+                async with aclosing(self._attempts(request, route, timing, label)) as chunks:
                     async for chunk in chunks:
                         yield chunk
         except TimeoutError:
             raise DeadlineExceeded(f"the request did not finish within its deadline of {timeout:.1f} s") from None
 
-    async def _attempts(self, request: EngineRequest, route: RouteRequest, timing: _Timing):
+    async def _attempts(self, request: EngineRequest, route: RouteRequest, timing: _Timing, label: str):
         """Tries replicas until one streams; a failure before the first token moves the request to
         another replica (at most `max_attempts` in all), a failure after it ends the stream."""
         failed: list[str] = []
@@ -215,7 +201,7 @@ class Pipeline:
                                       "no other replica is ready; retry the request")
                 raise Unavailable(NO_REPLICA)
             try:
-                async with aclosing(self._stream(replica, request, timing)) as chunks:
+                async with aclosing(self._stream(replica, request, timing, label)) as chunks:
                     async for chunk in chunks:
                         yield chunk
                 return
@@ -225,30 +211,29 @@ class Pipeline:
                     raise failure.error from None
                 metrics.ROUTING_RETRIES.labels(failure.reason).inc()
                 log.warning("request %s: replica %s failed before the first token (%s); trying another replica "
-                            "(attempt %d of %d)", request.request_id, replica.replica_id, failure.reason,
+                            "(attempt %d of %d)", label, replica.replica_id, failure.reason,
                             len(failed) + 1, self._max_attempts)
 
-    async def _stream(self, replica: Replica, request: EngineRequest, timing: _Timing):
-        """One attempt on one replica, with its in-flight count kept."""
+    async def _stream(self, replica: Replica, request: EngineRequest, timing: _Timing, label: str):
+        """One attempt on one replica, with its in-flight count kept. An `InvalidRequest` from the
+        engine passes through: the input is at fault, and another replica would refuse it too."""
         streamed = False
         replica.in_flight += 1
         metrics.REPLICA_GATEWAY_IN_FLIGHT.labels(replica.replica_id).set(replica.in_flight)
         try:
-            async with aclosing(stream_tokens(replica.handle, request)) as chunks:
+            async with aclosing(self._stream_tokens(replica.handle, request)) as chunks:
                 async for chunk in chunks:
                     timing.record(chunk)
                     streamed = True
                     yield chunk
-        except RayActorError:
+        except ReplicaDied:
             self._replicas.mark_failed(replica.replica_id)
             error = Unavailable("the replica serving this request failed; retry the request")
             if streamed:
                 raise error from None
             raise _FailedBeforeFirstToken(error, "replica_died") from None
-        except RayTaskError as exc:
-            if isinstance(exc.cause, ValueError):
-                raise InvalidRequest(f"the engine rejected the request: {exc.cause}") from None
-            log.error("replica %s failed request %s: %s", replica.replica_id, request.request_id, exc)
+        except ReplicaFailed as exc:
+            log.error("replica %s failed request %s: %s", replica.replica_id, label, exc)
             error = InternalError("the replica failed while generating; retry the request")
             if streamed:
                 raise error from None
@@ -274,3 +259,18 @@ def _engine_priority(request: ChatRequest | GenerateRequest) -> int:
 def _route(engine_request: EngineRequest, request: ChatRequest | GenerateRequest) -> RouteRequest:
     return RouteRequest(engine_request.request_id, engine_request.prompt_token_ids, request.session_id,
                         request.priority_class)
+
+
+def _engine_request(prepared: Prepared, request: ChatRequest | GenerateRequest, stop_ids) -> EngineRequest:
+    sampling = request.sampling
+    return EngineRequest(
+        request_id=uuid.uuid4().hex, prompt_token_ids=prepared.prompt, max_tokens=prepared.max_tokens,
+        temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed, stop_token_ids=tuple(stop_ids),
+        priority=_engine_priority(request), structural_tag=prepared.structural_tag)
+
+
+def _label(engine_request: EngineRequest, request: ChatRequest | GenerateRequest) -> str:
+    """How logs name a request: the gateway's id, and the caller's where it gave one."""
+    if request.request_id:
+        return f"{engine_request.request_id} (caller's id {request.request_id})"
+    return engine_request.request_id

@@ -16,6 +16,7 @@ MAX_STOP_LENGTH = 256
 MAX_TOOLS = 128
 MAX_MESSAGES = 4096
 PRIORITY_RANGE = (-100, 100)
+SEED_RANGE = (-2**63, 2**63 - 1)  # what the engine's sampler takes (a 64-bit integer)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ def validate_chat(request: ChatRequest, limits: Limits) -> None:
     call_ids = set()
     for i, m in enumerate(request.messages):
         where = f"messages[{i}]"
-        size = len(m.content.encode()) + len(m.reasoning.encode())
-        size += sum(len(c.arguments.encode()) for c in m.tool_calls)
+        size = _utf8_size(f"{where}.content", m.content) + _utf8_size(f"{where}.reasoning", m.reasoning)
+        size += sum(_utf8_size(f"{where}.tool_calls[{j}].arguments", c.arguments) for j, c in enumerate(m.tool_calls))
         if size > limits.max_message_bytes:
             raise InvalidRequest(f"{where}.content: {size} bytes; at most {limits.max_message_bytes} bytes are "
                                  "allowed per message")
@@ -70,6 +71,9 @@ def validate_chat(request: ChatRequest, limits: Limits) -> None:
                 raise InvalidRequest(f"{where}.tool_calls[{j}].name: {call.name[:80]!r} is not a valid function name")
             call_ids.add(call.id)
         if m.role is Role.TOOL:
+            if m.name and not TOOL_NAME.fullmatch(m.name):  # it is written into the Harmony message header
+                raise InvalidRequest(f"{where}.name: {m.name[:80]!r} is not a valid function name; use 1 to 64 "
+                                     "letters, digits, underscores or dashes")
             if not m.name and m.tool_call_id not in call_ids:
                 raise InvalidRequest(f"{where}: a tool message needs `name`, or a `tool_call_id` of an earlier "
                                      "assistant tool call")
@@ -93,7 +97,7 @@ def validate_generate(request: GenerateRequest, limits: Limits) -> None:
         _check_token_ids("prompt.token_ids", request.token_ids)
     elif not request.text:
         raise InvalidRequest("prompt.text: must not be empty")
-    elif len(request.text.encode()) > limits.max_message_bytes:
+    elif _utf8_size("prompt.text", request.text) > limits.max_message_bytes:
         raise InvalidRequest(f"prompt.text: at most {limits.max_message_bytes} bytes are allowed")
     _check_token_ids("stop_token_ids", request.stop_token_ids)
     if len(request.stop_token_ids) > 64:
@@ -127,6 +131,9 @@ def _common(model: str, request_id: str, priority: int, session_id: str, samplin
     s = sampling
     if s.max_tokens is not None and s.max_tokens < 1:
         raise InvalidRequest(f"sampling.max_tokens: {s.max_tokens}; must be at least 1 (or unset for the default)")
+    if s.seed is not None and not SEED_RANGE[0] <= s.seed <= SEED_RANGE[1]:
+        raise InvalidRequest(f"sampling.seed: {s.seed} does not fit in 64 bits; allowed: {SEED_RANGE[0]} to "
+                             f"{SEED_RANGE[1]}")
     if not (math.isfinite(s.temperature) and 0 <= s.temperature <= 2):
         raise InvalidRequest(f"sampling.temperature: {s.temperature}; allowed: 0 to 2")
     if not (math.isfinite(s.top_p) and 0 < s.top_p <= 1):
@@ -142,3 +149,10 @@ def _check_token_ids(field: str, ids) -> None:
     for i, token in enumerate(ids):
         if not 0 <= token < VOCAB_SIZE:
             raise InvalidRequest(f"{field}[{i}]: {token} is not a token id; allowed: 0 to {VOCAB_SIZE - 1}")
+
+
+def _utf8_size(field: str, text: str) -> int:
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"{field}: contains an unpaired UTF-16 surrogate; send valid Unicode text") from None

@@ -6,17 +6,8 @@ generated checkpoint needs no large tokenizer file in the repo and nothing is do
 
 from pathlib import Path
 
-from cluster.harmony.vocab import VOCAB_SIZE, use_shipped_vocabulary
+from cluster.harmony.vocab import O200K_PATTERN, VOCAB_SIZE, use_shipped_vocabulary
 
-O200K_PATTERN = "|".join([
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""\p{N}{1,3}""",
-    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-    r"""\s*[\r\n]+""",
-    r"""\s+(?!\S)""",
-    r"""\s+""",
-])
 FIRST_SPECIAL_ID = 199_998
 NAMED_SPECIAL_TOKENS = {
     199_998: "<|startoftext|>", 199_999: "<|endoftext|>", 200_002: "<|return|>", 200_003: "<|constrain|>",

@@ -6,7 +6,7 @@ import logging
 import ray
 
 from cluster.replica.vllm_engine import VllmEngine, VllmSettings
-from cluster.types import EngineRequest, ReplicaLoad, TokenChunk
+from cluster.types import EngineRequest, ReplicaLoad
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,3 @@ class ReplicaActor:
     async def stop(self) -> None:
         self._engine.shutdown()
 
-
-async def stream_tokens(handle, request: EngineRequest):
-    """Calls a replica's `generate` and yields its chunks; leaving early cancels the replica's task.
-
-    The caller bounds the whole stream with the request's deadline.
-    """
-    refs = handle.generate.options(num_returns="streaming").remote(request)
-    try:
-        async for ref in refs:
-            chunk: TokenChunk = await ref
-            yield chunk
-    finally:
-        ray.cancel(refs)

@@ -14,7 +14,8 @@ class Engine(Protocol):
         """Called per request; yields token-id chunks, the last with `finish` set.
 
         Closing or cancelling the iterator must abort the request inside the engine, freeing its slot.
-        Raises ValueError for a request the engine rejects.
+        Raises `cluster.errors.InvalidRequest` for a request the engine rejects (bad grammar, out-of-range
+        parameter): the gateway reports it to the caller and does not retry it on another replica.
         """
 
     def load(self) -> ReplicaLoad:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from cluster.errors import InvalidRequest
 from cluster.types import EngineRequest, FinishReason, ReplicaLoad, TokenChunk
 
 log = logging.getLogger(__name__)
@@ -92,17 +93,15 @@ class VllmEngine:
         return LoadRecorder
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[TokenChunk]:
-        from vllm import SamplingParams, TokensPrompt
-        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+        """Raises `InvalidRequest` when vLLM rejects the request (a grammar it cannot compile, a
+        parameter out of its range): that is the caller's input, not a failure of this replica."""
+        from vllm import TokensPrompt
 
-        structured = None
-        if request.structural_tag is not None:
-            structured = StructuredOutputsParams(structural_tag=request.structural_tag)
-        params = SamplingParams(
-            max_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p,
-            seed=request.seed, stop_token_ids=list(HARMONY_STOP_TOKEN_IDS + request.stop_token_ids),
-            output_kind=RequestOutputKind.DELTA, detokenize=False, skip_special_tokens=False,
-            structured_outputs=structured)
+        rejected = _rejection_types()
+        try:
+            params = _sampling_params(request)
+        except rejected as exc:
+            raise InvalidRequest(str(exc)) from None
         prompt = TokensPrompt(prompt_token_ids=request.prompt_token_ids)
         finished = False
         try:
@@ -112,6 +111,9 @@ class VllmEngine:
                 finish = _finish_reason(completion.finish_reason) if finished else None
                 if completion.token_ids or finish:
                     yield TokenChunk(token_ids=list(completion.token_ids), finish=finish)
+        except rejected as exc:
+            finished = True  # never admitted: nothing to abort
+            raise InvalidRequest(str(exc)) from None
         finally:
             if not finished:  # the caller went away (cancelled or closed): free the engine slot
                 await asyncio.shield(self._llm.abort(request.request_id))
@@ -132,3 +134,27 @@ class VllmEngine:
 
 def _finish_reason(reason: str | None) -> FinishReason:
     return {"length": FinishReason.LENGTH, "abort": FinishReason.CANCELLED}.get(reason, FinishReason.STOP)
+
+
+def _sampling_params(request: EngineRequest):
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+    structured = None
+    if request.structural_tag is not None:
+        structured = StructuredOutputsParams(structural_tag=request.structural_tag)
+    return SamplingParams(
+        max_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p,
+        seed=request.seed, stop_token_ids=list(HARMONY_STOP_TOKEN_IDS + request.stop_token_ids),
+        output_kind=RequestOutputKind.DELTA, detokenize=False, skip_special_tokens=False,
+        structured_outputs=structured)
+
+
+def _rejection_types() -> tuple[type[Exception], ...]:
+    """The exceptions by which vLLM says a request is invalid (vLLM 0.32's `VLLMClientError` is not a
+    `ValueError`; older releases raise `ValueError`)."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:
+        return (ValueError,)
+    return (VLLMClientError, ValueError)

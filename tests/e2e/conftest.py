@@ -81,6 +81,7 @@ def running_cluster(work: Path, extra_yaml: str = ""):
     # analysis channel until max_tokens before the constrained tool call or JSON answer.
     config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  http_port: {http_port}\n  metrics_port: {metrics_port}\n"
                       "  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n  default_max_tokens: 16\n"
+                      "  http_header_timeout_s: 3\n  http_body_timeout_s: 3\n"
                       + extra_yaml)
     env = dict(os.environ, OSS_CLUSTER_CACHE=os.environ.get("OSS_CLUSTER_CACHE", str(work.parent / "cache")))
     log_path = work / "serve.log"

@@ -12,6 +12,9 @@ from cluster import errors
     (errors.Unavailable("no replica"), grpc.StatusCode.UNAVAILABLE, 503),
     (errors.DeadlineExceeded("late"), grpc.StatusCode.DEADLINE_EXCEEDED, 504),
     (errors.InternalError("bug"), grpc.StatusCode.INTERNAL, 500),
+    (errors.RequestTooLarge("body: 2 GiB"), grpc.StatusCode.RESOURCE_EXHAUSTED, 413),
+    (errors.UnsupportedMediaType("text/plain"), grpc.StatusCode.INVALID_ARGUMENT, 415),
+    (errors.SlowClient("body late"), grpc.StatusCode.DEADLINE_EXCEEDED, 408),
 ])
 def test_every_cluster_error_maps_to_its_status(error, code, http):
     assert errors.status_of(error) == (code, http, str(error))

@@ -3,14 +3,13 @@ metrics and error table) with the gRPC server."""
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -18,19 +17,21 @@ from cluster import metrics
 from cluster.errors import ClusterError, InvalidRequest, status_of
 from cluster.gateway.auth import Authenticator
 from cluster.gateway.http import chat, completions, responses, sse
+from cluster.gateway.http.body import read_json
 from cluster.gateway.http.errors import error_response, invalid_body
 from cluster.gateway.pipeline import Pipeline
 from cluster.types import PriorityClass
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 16 * 2**20
 DISCONNECT_POLL_S = 0.25
 READY_PROGRESS_S = 30.0  # /readyz fails if the replica view was not refreshed for this long
 
 
-def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], float]) -> Starlette:
-    """`progress()` returns the monotonic time the gateway last heard from the replicas."""
+def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], float], max_body_bytes: int,
+              body_timeout_s: float) -> Starlette:
+    """`progress()` returns the monotonic time the gateway last heard from the replicas; a body
+    must be at most `max_body_bytes` and arrive within `body_timeout_s` of its headers."""
     model = pipeline.limits.model_name
 
     async def chat_completions(request: Request) -> Response:
@@ -74,13 +75,7 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
 
     async def _parse(request: Request, model_cls):
         auth.check(request.headers.get("authorization"))
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"request body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are allowed")
-        try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InvalidRequest("request body is not valid JSON") from None
+        body = await read_json(request, max_body_bytes, body_timeout_s)
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
         try:
@@ -89,6 +84,8 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
             raise invalid_body(exc) from None
 
     async def on_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ClientDisconnect):  # it left while sending its body: nobody reads an answer
+            return Response(status_code=499)
         if not isinstance(exc, ClusterError):
             log.exception("HTTP %s failed", request.url.path)
         return error_response(exc)

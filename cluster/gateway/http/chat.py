@@ -147,8 +147,8 @@ def to_chat_request(body: ChatCompletionBody) -> ChatRequest:
         reasoning_effort=ReasoningEffort(body.reasoning_effort or "medium"),
         tools=tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in body.tools or ()),
         tool_choice=choice, tool_choice_name=name, json_schema=json_schema_of(body.response_format),
-        sampling=sampling_of(body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p, body.seed,
-                             body.stop))
+        sampling=sampling_of(body.max_tokens if body.max_completion_tokens is None else body.max_completion_tokens,
+                             body.temperature, body.top_p, body.seed, body.stop))
 
 
 def finish_reason(finish: Finish) -> tuple[str, str | None]:

@@ -3,9 +3,10 @@
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from cluster.errors import InvalidRequest, Overloaded, status_of
+from cluster.errors import InvalidRequest, Overloaded, RequestTooLarge, SlowClient, status_of
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+          408: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
           429: "rate_limit_error", 503: "service_unavailable", 504: "timeout"}
 
 
@@ -14,6 +15,8 @@ def error_response(error: BaseException) -> JSONResponse:
     headers = {}
     if isinstance(error, Overloaded):
         headers["Retry-After"] = str(max(1, round(error.retry_after_s)))
+    if isinstance(error, (RequestTooLarge, SlowClient)):  # the body was not read in full: end the connection
+        headers["Connection"] = "close"
     body = {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": None,
                       "code": status}}
     return JSONResponse(body, status_code=status, headers=headers)

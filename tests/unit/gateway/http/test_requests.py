@@ -8,10 +8,12 @@ from cluster.gateway.auth import Authenticator
 from cluster.gateway.http import chat, completions, responses
 from cluster.gateway.http.app import build_app
 from cluster.gateway.pipeline import Pipeline
+from cluster.gateway.prepare import Preparer
 from cluster.gateway.validate import Limits
 from cluster.types import Role, ToolChoice
 
 LIMITS = Limits(model_name="m", max_model_len=100, default_max_tokens=10, max_message_bytes=1000)
+MAX_BODY = 64 * 1024
 
 
 def chat_body(**kwargs) -> chat.ChatCompletionBody:
@@ -73,10 +75,19 @@ def test_responses_input_items_become_a_conversation():
         responses.to_chat_request(responses.ResponsesBody(input="x", previous_response_id="resp_1"))
 
 
+class NoReplicas:
+    def ready(self):
+        return []
+
+
+def app(keys=frozenset()):
+    pipeline = Pipeline(replicas=NoReplicas(), router=None, admission=None, preparer=Preparer(LIMITS, pool=None),
+                        request_timeout_s=5, max_attempts=1)
+    return build_app(pipeline, Authenticator(keys), progress=lambda: 0.0, max_body_bytes=MAX_BODY, body_timeout_s=5)
+
+
 def client(keys=frozenset()) -> TestClient:
-    pipeline = Pipeline(replicas=None, router=None, admission=None, limits=LIMITS, request_timeout_s=5,
-                        max_attempts=1)
-    return TestClient(build_app(pipeline, Authenticator(keys), progress=lambda: 0.0))
+    return TestClient(app(keys))
 
 
 def test_api_keys_guard_every_endpoint_but_health():
@@ -90,8 +101,8 @@ def test_api_keys_guard_every_endpoint_but_health():
 
 def test_malformed_bodies_are_400_with_the_field():
     c = client()
-    assert c.post("/v1/chat/completions", content=b"[1]").json()["error"]["message"] == \
-        "request body must be a JSON object"
+    r = c.post("/v1/chat/completions", content=b"[1]", headers={"Content-Type": "application/json"})
+    assert r.json()["error"]["message"] == "request body must be a JSON object"
     r = c.post("/v1/chat/completions", json={"messages": [{"role": "user"}], "temperature": "hot"})
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("temperature:")
     r = c.post("/v1/completions", json={"prompt": "x"}, headers={"X-Request-Timeout": "-1"})
@@ -99,12 +110,45 @@ def test_malformed_bodies_are_400_with_the_field():
 
 
 def test_readyz_without_replicas_is_503():
-    class NoReplicas:
-        def ready(self):
-            return []
+    assert client().get("/readyz").status_code == 503
 
-    c = TestClient(build_app(Pipeline(NoReplicas(), None, None, LIMITS, 5, 1), Authenticator(), progress=lambda: 0.0))
-    assert c.get("/readyz").status_code == 503
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                                          None, "application/jsonp"])
+def test_only_json_bodies_are_read(content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = client().post("/v1/chat/completions", content=b'{"messages": []}', headers=headers)
+    assert r.status_code == 415 and "application/json" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
+                                          "application/vnd.api+json"])
+def test_json_media_types_are_read(content_type):
+    r = client().post("/v1/chat/completions", content=b'{"messages": []}', headers={"Content-Type": content_type})
+    assert r.status_code == 400 and "messages" in r.json()["error"]["message"]
+
+
+def test_a_body_over_the_limit_is_413_and_ends_the_connection():
+    r = client().post("/v1/chat/completions", content=b"x" * (MAX_BODY + 1),
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.headers["connection"] == "close"
+    chunks = (b"x" * 4096 for _ in range(MAX_BODY // 4096 + 1))  # chunked: no Content-Length to trust
+    r = client().post("/v1/chat/completions", content=chunks, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[" * 5000 + b"]" * 5000, "request body: JSON nested too deeply"),
+    (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages.0.content: contains an unpaired"),
+    (b'{"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "\\udc01"]}', "stop.1: contains an unpaired"),
+    (b'{"messages": "\xff"}', "request body: not UTF-8 text"),
+    (b'{"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 0}', "sampling.max_tokens: 0"),
+    (b'{"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "name": "a b", "content": "1"}]}',
+     "messages[1].name: 'a b' is not a valid function name"),
+])
+def test_malformed_json_is_400_naming_where(raw, message):
+    r = client().post("/v1/chat/completions", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith(message), r.text
 
 
 def test_shed_requests_get_429_with_retry_after():

@@ -1,0 +1,98 @@
+"""The pipeline's flow with a scripted replica client: what is retried, what is not, and whose ids
+reach the engine."""
+
+import asyncio
+import random
+
+import pytest
+
+from cluster import metrics
+from cluster.config import RouterConfig
+from cluster.errors import InvalidRequest
+from cluster.gateway.admission import Admission
+from cluster.gateway.pipeline import Pipeline
+from cluster.gateway.prepare import Preparer
+from cluster.gateway.validate import Limits
+from cluster.replica.client import ReplicaFailed
+from cluster.router.profile import profile_from_config
+from cluster.router.replica_set import Replica
+from cluster.router.router import Router
+from cluster.types import FinishReason, GenerateRequest, Sampling, TextChunk, TokenChunk
+
+LIMITS = Limits(model_name="m", max_model_len=1000, default_max_tokens=10, max_message_bytes=4096)
+
+
+class Replicas:
+    def __init__(self, *ids: str):
+        self.replicas = {rid: Replica(rid, handle=rid) for rid in ids}
+        self.failed: list[str] = []
+
+    def ready(self) -> list[Replica]:
+        return list(self.replicas.values())
+
+    def mark_failed(self, replica_id: str) -> None:
+        self.failed.append(replica_id)
+        self.replicas.pop(replica_id, None)
+
+
+class ScriptedClient:
+    """Plays the replica client: each call takes the next outcome, chunks to yield or an error to raise."""
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+        self.calls: list[tuple[str, str]] = []  # (replica, engine request id)
+
+    async def __call__(self, handle, request):
+        self.calls.append((handle, request.request_id))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        for chunk in outcome:
+            yield chunk
+
+
+def pipeline(client: ScriptedClient, *ids: str) -> Pipeline:
+    replicas = Replicas(*ids)
+    router = Router(replicas, profile_from_config(RouterConfig()), 2.0, rng=random.Random(0))
+    admission = Admission(8, 8, 5.0, lambda: len(replicas.ready()))
+    return Pipeline(replicas, router, admission, Preparer(LIMITS, pool=None), request_timeout_s=10, max_attempts=3,
+                    stream=client)
+
+
+def generate(p: Pipeline, request_id: str = "") -> list:
+    async def main():
+        return [e async for e in p.generate(GenerateRequest(token_ids=(1, 2, 3), request_id=request_id,
+                                                            sampling=Sampling(max_tokens=2)))]
+    return asyncio.run(main())
+
+
+def retries() -> float:
+    return sum(s.value for m in metrics.ROUTING_RETRIES.collect() for s in m.samples if s.name.endswith("_total"))
+
+
+DONE = [TokenChunk([7]), TokenChunk([8], finish=FinishReason.LENGTH)]
+
+
+def test_a_request_the_engine_rejects_is_not_retried_elsewhere():
+    client = ScriptedClient(InvalidRequest("the engine rejected the request: bad grammar"), DONE)
+    before = retries()
+    with pytest.raises(InvalidRequest, match="bad grammar"):
+        generate(pipeline(client, "a", "b"))
+    assert len(client.calls) == 1 and retries() == before
+
+
+def test_a_replica_failing_before_the_first_token_costs_a_retry():
+    client = ScriptedClient(ReplicaFailed("EngineGenerateError: boom"), DONE)
+    before = retries()
+    events = generate(pipeline(client, "a", "b"))
+    assert [e.token_ids for e in events if isinstance(e, TextChunk)] == [[7], [8]]
+    assert len({replica for replica, _ in client.calls}) == 2 and retries() == before + 1
+
+
+def test_engine_ids_are_the_gateways_own_whatever_the_caller_sends():
+    client = ScriptedClient(DONE, DONE)
+    p = pipeline(client, "a")
+    generate(p, request_id="shared-id")
+    generate(p, request_id="shared-id")
+    ids = [engine_id for _, engine_id in client.calls]
+    assert len(set(ids)) == 2 and "shared-id" not in ids
