@@ -22,6 +22,7 @@ from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.prepare import Preparer
 from cluster.gateway.render_pool import RenderPool
 from cluster.gateway.validate import Limits
+from cluster.harmony.vocab import harmony_encoding
 from cluster.replica.placement import plan_replicas
 from cluster.replica.tiny_model import ensure_tiny_model
 from cluster.router.profile import profile_from_config
@@ -66,9 +67,9 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
     g = config.gateway
     render_pool = RenderPool(g.render_workers, g.render_timeout_s)
     loop_lag = LoopLagMonitor()
-    loop_lag.start()
     try:
         await asyncio.gather(controller.run.remote(), render_pool.start())
+        harmony_encoding().encode("warm up")  # the first request must not pay for loading the vocabulary
         replicas.start()
         limits = Limits(model_name=config.served_model_name, max_model_len=config.engine.max_model_len,
                         default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes,
@@ -85,6 +86,7 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         app = build_app(pipeline, auth, lambda: replicas.last_refresh, g.max_request_bytes, g.http_body_timeout_s)
         http = HttpGateway(app, g.host, g.http_port, g.shutdown_grace_s, g.http_header_timeout_s)
         await http.start()
+        loop_lag.start()  # from here on the loop serves callers: any stall is theirs
         try:
             metrics_server, _ = start_http_server(g.metrics_port, addr=g.host)
         except OSError as exc:

@@ -1,9 +1,15 @@
 """Helpers for driving a local `oss-cluster serve` subprocess (benchmarks and end-to-end tests)."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -27,3 +33,48 @@ def stop_serve(process: subprocess.Popen, grace_s: float) -> None:
     except ProcessLookupError:
         pass
     process.wait()
+
+
+@dataclass(frozen=True)
+class LocalServe:
+    """A running `oss-cluster serve` on loopback and where to reach it."""
+
+    grpc_target: str
+    http_url: str
+    metrics_url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def serving(work: Path, gateway_yaml: str = "", extra_yaml: str = "", cache: Path | None = None,
+            start_timeout_s: float = 300):
+    """`oss-cluster serve` on free loopback ports with `gateway_yaml` lines under `gateway:` and
+    `extra_yaml` after them; yields a `LocalServe` once it prints that it is ready, stops it after."""
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    config = work / "cluster.yaml"
+    config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  http_port: {http_port}\n  metrics_port: {metrics_port}\n"
+                      + gateway_yaml + extra_yaml)
+    env = dict(os.environ)
+    if cache is not None:
+        env["OSS_CLUSTER_CACHE"] = str(cache)
+    log_path = work / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    local = LocalServe(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}",
+                       f"http://127.0.0.1:{metrics_port}/metrics", process, log_path)
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not re.search(r"ready in [\d.]+ s", local.log()):
+            if process.poll() is not None:
+                raise RuntimeError(f"oss-cluster serve exited with {process.returncode}:\n{local.log()[-4000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"oss-cluster serve not ready in {start_timeout_s:.0f} s; see {log_path}")
+            time.sleep(0.2)
+        yield local
+    finally:
+        stop_serve(process, grace_s=120)

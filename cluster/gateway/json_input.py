@@ -8,6 +8,8 @@ UTF-8 encoder (Harmony's, the engine's, the log's) accepts. Both become a 400 na
 import json
 import re
 
+import msgspec
+
 from cluster.errors import InvalidRequest
 
 BODY = "request body"  # `where` for a whole HTTP body: paths inside it are named as pydantic names fields
@@ -18,7 +20,17 @@ _SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_json(raw: bytes | str, where: str):
-    """The value of a JSON document; raises InvalidRequest naming `where` (or the path inside it)."""
+    """The value of a JSON document; raises InvalidRequest naming `where` (or the path inside it).
+
+    msgspec parses first: twice as fast as the standard parser on number arrays (token-id prompts),
+    and strict (no unpaired surrogates, NaN or Infinity). What it refuses is parsed again by the
+    standard parser, which accepts NaN and Infinity as some clients send them and lets the errors
+    say where they are.
+    """
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        pass
     try:
         value = json.loads(raw)
     except RecursionError:

@@ -94,6 +94,9 @@ def validate_generate(request: GenerateRequest, limits: Limits) -> None:
     if request.token_ids is not None:
         if not request.token_ids:
             raise InvalidRequest("prompt.token_ids: at least one token id is required")
+        if len(request.token_ids) >= limits.max_model_len:  # checked before looking at each id
+            raise InvalidRequest(f"prompt.token_ids: {len(request.token_ids)} tokens; the model's context is "
+                                 f"{limits.max_model_len} tokens; shorten the prompt")
         _check_token_ids("prompt.token_ids", request.token_ids)
     elif not request.text:
         raise InvalidRequest("prompt.text: must not be empty")

@@ -1,9 +1,7 @@
 """The real stack for end-to-end tests: `oss-cluster serve` in a subprocess (Ray, controller, vLLM replica)."""
 
 import os
-import re
 import subprocess
-import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -16,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
-from loadtest.local_cluster import free_port, stop_serve
+from loadtest.local_cluster import serving
 
 START_TIMEOUT_S = 300
 
@@ -75,28 +73,13 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
 @contextmanager
 def running_cluster(work: Path, extra_yaml: str = ""):
     """`oss-cluster serve` with free ports and the test settings plus `extra_yaml`, until the block ends."""
-    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
-    config = work / "cluster.yaml"
     # A small reasoning budget under constraints: the random-weight model would otherwise ramble on the
     # analysis channel until max_tokens before the constrained tool call or JSON answer.
-    config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  http_port: {http_port}\n  metrics_port: {metrics_port}\n"
-                      "  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n  default_max_tokens: 16\n"
-                      "  http_header_timeout_s: 3\n  http_body_timeout_s: 3\n"
-                      + extra_yaml)
-    env = dict(os.environ, OSS_CLUSTER_CACHE=os.environ.get("OSS_CLUSTER_CACHE", str(work.parent / "cache")))
-    log_path = work / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    cluster = Cluster(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{metrics_port}/metrics",
-                      process, log_path)
-    try:
-        wait_for(lambda: process.poll() is not None or re.search(r"ready in [\d.]+ s", cluster.log()),
-                 START_TIMEOUT_S, "oss-cluster serve to be ready")
-        assert process.poll() is None, f"serve exited early:\n{cluster.log()[-4000:]}"
-        yield cluster
-    finally:
-        stop_serve(process, grace_s=120)
+    gateway = ("  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n  default_max_tokens: 16\n"
+               "  http_header_timeout_s: 3\n  http_body_timeout_s: 3\n")
+    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", str(work.parent / "cache")))
+    with serving(work, gateway, extra_yaml, cache, START_TIMEOUT_S) as local:
+        yield Cluster(local.grpc_target, local.http_url, local.metrics_url, local.process, local.log_path)
 
 
 @pytest.fixture(scope="session")
