@@ -76,7 +76,10 @@ def main() -> int:
         outcomes = asyncio.run(send_all(cases, local.http_url, local.grpc_target, args.concurrency))
         took = time.monotonic() - sent
         after = scrape(local.metrics_url)
-        tracebacks = local.log().count("Traceback")
+        log = local.log()
+    tracebacks = log.count("Traceback")
+    if tracebacks or not all(o.ok for o in outcomes):  # keep the gateway's side of what went wrong
+        args.out.with_suffix(".serve.log").write_text(log)
 
     counts = collections.Counter(f"{o.api} {o.status}" for o in outcomes)
     problems = [{"case": repr(case)[:600], "api": o.api, "target": o.target, "status": o.status,

@@ -67,6 +67,17 @@ class _Failure:
     error = ""
 
 
+@dataclass(frozen=True)
+class _Deadline:
+    """When a request must be done, on the event loop's clock; preparing, queueing and streaming all count."""
+
+    at: float
+    seconds: float
+
+    def exceeded(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"the request did not finish within its deadline of {self.seconds:.1f} s")
+
+
 @asynccontextmanager
 async def _ends_with_error(timing: _Timing):
     """Before the first token a failure raises (the caller gets a status and may retry); after it,
@@ -116,13 +127,13 @@ class Pipeline:
         return len(self._replicas.ready())
 
     async def chat(self, request: ChatRequest, timeout_s: float | None = None) -> AsyncIterator[ChatEvent]:
-        start = time.monotonic()
-        prepared = await self._preparer.chat(request)
+        start, deadline = time.monotonic(), self._deadline(timeout_s)
+        prepared = await self._prepared(self._preparer.chat(request), deadline)
         engine_request = _engine_request(prepared, request, ())
         timing = _Timing("Chat", len(prepared.prompt), start)
         parser, stops = ChatParser(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
-        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s,
+        tokens = self._tokens(engine_request, _route(engine_request, request), timing, deadline,
                               _label(engine_request, request))
         async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
             async for chunk in chunks:
@@ -153,13 +164,13 @@ class Pipeline:
         yield self._finish(timing, reason, message)
 
     async def generate(self, request: GenerateRequest, timeout_s: float | None = None) -> AsyncIterator[GenerateEvent]:
-        start = time.monotonic()
-        prepared = await self._preparer.generate(request)
+        start, deadline = time.monotonic(), self._deadline(timeout_s)
+        prepared = await self._prepared(self._preparer.generate(request), deadline)
         engine_request = _engine_request(prepared, request, request.stop_token_ids)
         timing = _Timing("Generate", len(prepared.prompt), start)
         decoder, stops = TextDecoder(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
-        tokens = self._tokens(engine_request, _route(engine_request, request), timing, timeout_s,
+        tokens = self._tokens(engine_request, _route(engine_request, request), timing, deadline,
                               _label(engine_request, request))
         async with _ends_with_error(timing) as failure, aclosing(tokens) as chunks:
             async for chunk in chunks:
@@ -175,19 +186,32 @@ class Pipeline:
         yield timing.usage()
         yield self._finish(timing, reason, message)
 
-    async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, timeout_s: float | None,
+    def _deadline(self, timeout_s: float | None) -> _Deadline:
+        """The caller's deadline, at most `request_timeout_s`; that when it set none."""
+        seconds = self._request_timeout_s if timeout_s is None else max(0.0, min(timeout_s, self._request_timeout_s))
+        return _Deadline(asyncio.get_running_loop().time() + seconds, seconds)
+
+    @staticmethod
+    async def _prepared(preparing, deadline: _Deadline) -> Prepared:
+        """Waiting for a render worker counts against the deadline too."""
+        try:
+            async with asyncio.timeout_at(deadline.at):
+                return await preparing
+        except TimeoutError:
+            raise deadline.exceeded() from None
+
+    async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, deadline: _Deadline,
                       label: str):
         """Admits, routes and streams the request's chunks within its deadline."""
         if not self._replicas.ready():
             raise Unavailable(NO_REPLICA)
-        timeout = min(timeout_s or self._request_timeout_s, self._request_timeout_s)
         try:
-            async with asyncio.timeout(timeout), self._admission.slot(route.priority_class):
+            async with asyncio.timeout_at(deadline.at), self._admission.slot(route.priority_class):
                 async with aclosing(self._attempts(request, route, timing, label)) as chunks:
                     async for chunk in chunks:
                         yield chunk
         except TimeoutError:
-            raise DeadlineExceeded(f"the request did not finish within its deadline of {timeout:.1f} s") from None
+            raise deadline.exceeded() from None
 
     async def _attempts(self, request: EngineRequest, route: RouteRequest, timing: _Timing, label: str):
         """Tries replicas until one streams; a failure before the first token moves the request to

@@ -3,15 +3,17 @@ reach the engine."""
 
 import asyncio
 import random
+import time
 
 import pytest
 
 from cluster import metrics
 from cluster.config import RouterConfig
-from cluster.errors import InvalidRequest
+from cluster.errors import DeadlineExceeded, InvalidRequest
 from cluster.gateway.admission import Admission
 from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.prepare import Preparer
+from cluster.gateway.render_pool import RenderPool
 from cluster.gateway.validate import Limits
 from cluster.replica.client import ReplicaFailed
 from cluster.router.profile import profile_from_config
@@ -96,3 +98,23 @@ def test_engine_ids_are_the_gateways_own_whatever_the_caller_sends():
     generate(p, request_id="shared-id")
     ids = [engine_id for _, engine_id in client.calls]
     assert len(set(ids)) == 2 and "shared-id" not in ids
+
+
+def test_waiting_for_a_render_worker_counts_against_the_deadline():
+    async def main():
+        pool = RenderPool(1, 30)
+        await pool.start()
+        try:
+            busy = asyncio.ensure_future(pool.run(time.sleep, 2))  # the only worker is taken
+            await asyncio.sleep(0.1)
+            p = Pipeline(Replicas("a"), None, None, Preparer(LIMITS, pool), request_timeout_s=10, max_attempts=1,
+                         stream=ScriptedClient())
+            big = GenerateRequest(text="word " * 500, sampling=Sampling(max_tokens=2))  # prepared in a worker
+            with pytest.raises(DeadlineExceeded, match="deadline of 0.3 s"):
+                async for _ in p.generate(big, timeout_s=0.3):
+                    pass
+            await busy
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
