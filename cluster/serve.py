@@ -109,7 +109,7 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         await replicas.stop()
         await asyncio.gather(render_pool.stop(), loop_lag.stop())
         if metrics_server is not None:
-            metrics_server.shutdown()
+            await asyncio.to_thread(metrics_server.shutdown)  # it waits up to half a second for its thread
         if owns_cluster:
             await _stop_controller(controller)
         ray.shutdown()

@@ -1,10 +1,14 @@
 """How late the gateway's event loop runs: the one number that shows a request stalling all the others."""
 
 import asyncio
+import logging
 
 from cluster import metrics
 
+log = logging.getLogger(__name__)
+
 INTERVAL_S = 0.05
+WARN_AT_S = 0.5  # a stall this long shows in the log too
 
 
 class LoopLagMonitor:
@@ -30,6 +34,8 @@ class LoopLagMonitor:
             await asyncio.sleep(self._interval_s)
             lag = max(0.0, loop.time() - asked)
             metrics.EVENT_LOOP_LAG.observe(lag)
+            if lag >= WARN_AT_S:
+                log.warning("the event loop was held for %.0f ms: every request, stream and health check waited", lag * 1e3)
             if lag > self.max_lag_s:
                 self.max_lag_s = lag
                 metrics.EVENT_LOOP_LAG_MAX.set(lag)
