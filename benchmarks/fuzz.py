@@ -3,8 +3,11 @@
 Draws cases from the HTTP request schemas and the proto (`loadtest/fuzz`, the same strategies as
 tests/e2e/test_fuzz.py), half HTTP and half gRPC, reproducibly from `--seed`; starts a fresh
 `oss-cluster serve` on loopback (one tiny CPU replica); sends every case, `--concurrency` at a time;
-then reads the gateway's own event-loop lag metrics. Prints the outcome counts, every problem
-(500 / INTERNAL / UNKNOWN, a traceback, a stream without its end, a hang) and the lag; writes JSON.
+then reads the gateway's own event-loop lag metrics. Beside it, a control process runs an empty
+asyncio loop measured the same way: its lag is what the machine alone (2 shared cores, an engine,
+Ray, the client) does to any process, and the gateway's lag is read against it. Prints the outcome
+counts, every problem (500 / INTERNAL / UNKNOWN, a traceback, a stream without its end, a hang) and
+both lags; writes JSON.
 Run from the repository root:
 
     .venv/bin/python benchmarks/fuzz.py --cases 10000 --out benchmarks/results/fuzz.json
@@ -19,6 +22,7 @@ import datetime
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +35,18 @@ from loadtest.fuzz import grpc_cases, http_cases
 from loadtest.fuzz.runner import send_all, draw
 from loadtest.local_cluster import serving
 
+CONTROL = """
+import asyncio, json, sys
+async def main():
+    loop, lags, done = asyncio.get_running_loop(), [], asyncio.Event()
+    loop.add_reader(sys.stdin.fileno(), done.set)  # the benchmark closes our stdin when it is done
+    while not done.is_set():
+        asked = loop.time() + 0.05
+        await asyncio.sleep(0.05)
+        lags.append(max(0.0, loop.time() - asked))
+    print(json.dumps({"samples": len(lags), "over_100ms": sum(x > 0.1 for x in lags), "max_s": max(lags)}))
+asyncio.run(main())
+"""
 GATEWAY = ("  default_max_tokens: 16\n  constrained_reasoning_max_tokens: 16\n  request_timeout_s: 60\n"
            "  shutdown_grace_s: 10\n")
 LAG = "oss_cluster_event_loop_lag_seconds"
@@ -72,10 +88,12 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="fuzz-") as work, serving(Path(work), GATEWAY, cache=args.cache) as local:
         before = scrape(local.metrics_url)
+        control = subprocess.Popen([sys.executable, "-c", CONTROL], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         sent = time.monotonic()
         outcomes = asyncio.run(send_all(cases, local.http_url, local.grpc_target, args.concurrency))
         took = time.monotonic() - sent
         after = scrape(local.metrics_url)
+        control_lag = json.loads(control.communicate(timeout=30)[0])
         log = local.log()
     tracebacks = log.count("Traceback")
     if tracebacks or not all(o.ok for o in outcomes):  # keep the gateway's side of what went wrong
@@ -96,7 +114,7 @@ def main() -> int:
         "internal": sum(o.status in ("500", "INTERNAL", "UNKNOWN") for o in outcomes),
         "tracebacks_in_gateway_log": tracebacks,
         "seconds_per_case": {"median": round(statistics.median(seconds), 4), "max": round(seconds[-1], 2)},
-        "event_loop_lag": lag_summary(before, after), "render_jobs": render, "problem_cases": problems[:50],
+        "event_loop_lag": lag_summary(before, after), "control_loop_lag": control_lag, "render_jobs": render, "problem_cases": problems[:50],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -109,6 +127,8 @@ def main() -> int:
           f"tracebacks in the gateway log {tracebacks}")
     print(f"event-loop lag: {lag['samples']} samples, {lag['over_100ms']} over 100 ms, worst ≤ "
           f"{lag['worst_at_most_s']} s, longest since start {lag['max_since_start_s']:.4f} s")
+    print(f"control loop (an idle process on the same machine): {control_lag['samples']} samples, "
+          f"{control_lag['over_100ms']} over 100 ms, longest {control_lag['max_s']:.4f} s")
     for p in problems[:10]:
         print(f"  PROBLEM {p['api']} {p['target']} {p['status']}: {p['problem'][:200]}")
     print(f"wrote {args.out}")

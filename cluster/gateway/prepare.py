@@ -46,8 +46,10 @@ def prepare_chat(request: ChatRequest, limits: Limits) -> Prepared:
         _check_pieces(where, text)
     try:
         prompt = render_chat(request)
-    except Exception as exc:  # Harmony refused this input: say so, without echoing the input into the log
-        log.warning("Harmony could not render a conversation: %s", type(exc).__name__)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # Harmony refused this input (a Rust panic is a BaseException): say so,
+        log.warning("Harmony could not render a conversation: %s", type(exc).__name__)  # not the input
         raise InvalidRequest(f"the conversation cannot be rendered in the Harmony format: {str(exc)[:200]}") from None
     return Prepared(prompt, completion_budget(len(prompt), request.sampling, limits),
                     structural_tag(request, limits.constrained_reasoning_max_tokens))

@@ -31,7 +31,9 @@ def main() -> None:
             answer = ("ok", fn(*args))
         except ClusterError as exc:
             answer = ("error", exc)
-        except Exception as exc:  # a bug: log where, but not the message, which may quote the prompt
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a bug (a Rust panic is a BaseException): log where, not the message
             where = "".join(traceback.format_tb(exc.__traceback__))
             log.error("render job %s raised %s\n%s", getattr(fn, "__name__", fn), type(exc).__name__, where)
             answer = ("bug", f"{type(exc).__name__} in {getattr(fn, '__name__', fn)}")
