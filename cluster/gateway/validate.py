@@ -95,8 +95,7 @@ def validate_generate(request: GenerateRequest, limits: Limits) -> None:
         if not request.token_ids:
             raise InvalidRequest("prompt.token_ids: at least one token id is required")
         if len(request.token_ids) >= limits.max_model_len:  # checked before looking at each id
-            raise InvalidRequest(f"prompt.token_ids: {len(request.token_ids)} tokens; the model's context is "
-                                 f"{limits.max_model_len} tokens; shorten the prompt")
+            raise _beyond_context(len(request.token_ids), limits)
         _check_token_ids("prompt.token_ids", request.token_ids)
     elif not request.text:
         raise InvalidRequest("prompt.text: must not be empty")
@@ -111,8 +110,7 @@ def completion_budget(prompt_tokens: int, sampling: Sampling, limits: Limits) ->
     """max_tokens for the engine, once the prompt is rendered; raises if prompt and completion cannot fit."""
     room = limits.max_model_len - prompt_tokens
     if room < 1:
-        raise InvalidRequest(f"the prompt has {prompt_tokens} tokens; the model's context is {limits.max_model_len} "
-                             "tokens; shorten the conversation")
+        raise _beyond_context(prompt_tokens, limits)
     if sampling.max_tokens is None:
         return min(limits.default_max_tokens, room)
     if sampling.max_tokens > room:
@@ -159,3 +157,8 @@ def _utf8_size(field: str, text: str) -> int:
         return len(text.encode())
     except UnicodeEncodeError:
         raise InvalidRequest(f"{field}: contains an unpaired UTF-16 surrogate; send valid Unicode text") from None
+
+
+def _beyond_context(prompt_tokens: int, limits: Limits) -> InvalidRequest:
+    return InvalidRequest(f"the prompt has {prompt_tokens} tokens; the model's context is {limits.max_model_len} "
+                          "tokens; shorten the conversation")

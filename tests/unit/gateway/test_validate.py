@@ -62,6 +62,7 @@ def test_tool_message_may_answer_an_earlier_call_by_id():
     (GenerateRequest(text=""), "prompt.text: must not be empty"),
     (GenerateRequest(text="hi", stop_token_ids=(-1,)), "stop_token_ids[0]: -1"),
     (GenerateRequest(text="hi", session_id="s" * 257), "session_id: 257 characters; at most 256"),
+    (GenerateRequest(token_ids=(201088,) * 1000), "the prompt has 1000 tokens; the model's context is 1000"),
 ])
 def test_invalid_generates(request_, message):
     with pytest.raises(InvalidRequest) as err:
