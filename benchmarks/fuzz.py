@@ -1,7 +1,7 @@
 """Benchmark: property-based fuzzing of both APIs by the ten thousand, on the real stack.
 
 Draws cases from the HTTP request schemas and the proto (`loadtest/fuzz`, the same strategies as
-tests/e2e/test_fuzz.py), half HTTP and half gRPC, reproducibly from `--seed`; starts a fresh
+tests/e2e/test_fuzz.py), half HTTP and half gRPC, seeded by `--seed` (Hypothesis's generation still varies a little from run to run); starts a fresh
 `oss-cluster serve` on loopback (one tiny CPU replica); sends every case, `--concurrency` at a time;
 then reads the gateway's own event-loop lag metrics. Beside it, a control process runs an empty
 asyncio loop measured the same way: its lag is what the machine alone (2 shared cores, an engine,
