@@ -1,14 +1,14 @@
 """Benchmark: property-based fuzzing of both APIs by the ten thousand, on the real stack.
 
 Draws cases from the HTTP request schemas and the proto (`loadtest/fuzz`, the same strategies as
-tests/e2e/test_fuzz.py), half HTTP and half gRPC, seeded by `--seed` (Hypothesis's generation still varies a little from run to run); starts a fresh
-`oss-cluster serve` on loopback (one tiny CPU replica); sends every case, `--concurrency` at a time;
-then reads the gateway's own event-loop lag metrics. Beside it, a control process runs an empty
-asyncio loop measured the same way: its lag is what the machine alone (2 shared cores, an engine,
-Ray, the client) does to any process, and the gateway's lag is read against it. Prints the outcome
-counts, every problem (500 / INTERNAL / UNKNOWN, a traceback, a stream without its end, a hang) and
-both lags; writes JSON.
-Run from the repository root:
+tests/e2e/test_fuzz.py), half HTTP and half gRPC, seeded by `--seed` (Hypothesis's generation still
+varies a little between runs); starts a fresh `oss-cluster serve` on loopback (one tiny CPU
+replica); sends every case, `--concurrency` at a time; then reads the gateway's own event-loop lag
+metrics. Beside it, a control process runs an empty asyncio loop measured the same way: its lag is
+what the machine alone (2 shared cores, an engine, Ray, the client) does to any process, and the
+gateway's lag is read against it. Prints the outcome counts, every problem (500 / INTERNAL /
+UNKNOWN, a traceback, a stream without its end, a hang) and both lags; writes JSON. Run from the
+repository root:
 
     .venv/bin/python benchmarks/fuzz.py --cases 10000 --out benchmarks/results/fuzz.json
 
@@ -114,7 +114,8 @@ def main() -> int:
         "internal": sum(o.status in ("500", "INTERNAL", "UNKNOWN") for o in outcomes),
         "tracebacks_in_gateway_log": tracebacks,
         "seconds_per_case": {"median": round(statistics.median(seconds), 4), "max": round(seconds[-1], 2)},
-        "event_loop_lag": lag_summary(before, after), "control_loop_lag": control_lag, "render_jobs": render, "problem_cases": problems[:50],
+        "event_loop_lag": lag_summary(before, after), "control_loop_lag": control_lag, "render_jobs": render,
+        "problem_cases": problems[:50],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -35,7 +35,8 @@ class LoopLagMonitor:
             lag = max(0.0, loop.time() - asked)
             metrics.EVENT_LOOP_LAG.observe(lag)
             if lag >= WARN_AT_S:
-                log.warning("the event loop was held for %.0f ms: every request, stream and health check waited", lag * 1e3)
+                log.warning("the event loop was held for %.0f ms: every request, stream and health check waited",
+                            lag * 1e3)
             if lag > self.max_lag_s:
                 self.max_lag_s = lag
                 metrics.EVENT_LOOP_LAG_MAX.set(lag)

@@ -69,7 +69,8 @@ schema_texts = st.one_of(schemas.map(lambda s: json.dumps(s)), st.text(max_size=
 
 
 # Conversations a real client sends, as OpenAI-style dicts; the gRPC cases convert them.
-WEATHER_CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+WEATHER_CALL = {"id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
 
 
 def conversations() -> st.SearchStrategy[list[dict]]:
