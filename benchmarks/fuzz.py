@@ -26,10 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.fuzz import grpc_cases, http_cases
 from loadtest.fuzz.runner import send_all, draw
@@ -50,12 +47,6 @@ asyncio.run(main())
 GATEWAY = ("  default_max_tokens: 16\n  constrained_reasoning_max_tokens: 16\n  request_timeout_s: 60\n"
            "  shutdown_grace_s: 10\n")
 LAG = "oss_cluster_event_loop_lag_seconds"
-
-
-def scrape(url: str) -> dict:
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def lag_summary(before: dict, after: dict) -> dict:
@@ -87,12 +78,12 @@ def main() -> int:
     print(f"fuzz: drew {len(http)} HTTP and {len(grpc)} gRPC cases in {time.monotonic() - started:.0f} s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="fuzz-") as work, serving(Path(work), GATEWAY, cache=args.cache) as local:
-        before = scrape(local.metrics_url)
+        before = local.metrics()
         control = subprocess.Popen([sys.executable, "-c", CONTROL], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         sent = time.monotonic()
         outcomes = asyncio.run(send_all(cases, local.http_url, local.grpc_target, args.concurrency))
         took = time.monotonic() - sent
-        after = scrape(local.metrics_url)
+        after = local.metrics()
         control_lag = json.loads(control.communicate(timeout=30)[0])
         log = local.log()
     tracebacks = log.count("Traceback")

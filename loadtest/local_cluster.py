@@ -7,9 +7,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def free_port() -> int:
@@ -47,6 +50,12 @@ class LocalServe:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> dict[tuple, float]:
+        """Every sample of the gateway's /metrics as {(name, sorted labels): value}."""
+        text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 @contextmanager

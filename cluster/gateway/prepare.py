@@ -16,7 +16,7 @@ from cluster.gateway.json_schema_check import check_json_schema
 from cluster.gateway.render_pool import RenderPool
 from cluster.gateway.validate import Limits, completion_budget, validate_chat, validate_generate
 from cluster.harmony.constrain import structural_tag
-from cluster.harmony.pieces import longest_piece
+from cluster.harmony.pieces import MAX_UTF8_BYTES_PER_CHAR, longest_piece
 from cluster.harmony.render import render_chat
 from cluster.harmony.vocab import harmony_encoding
 from cluster.types import ChatRequest, GenerateRequest
@@ -114,7 +114,7 @@ def _chat_texts(request: ChatRequest):
 
 
 def _check_pieces(where: str, text: str) -> None:
-    if len(text) * 4 <= MAX_PIECE_BYTES:  # too short to hold a piece that long
+    if len(text) * MAX_UTF8_BYTES_PER_CHAR <= MAX_PIECE_BYTES:  # too short to hold a piece that long
         return
     piece = longest_piece(text, MAX_PIECE_BYTES + 1)
     if piece.utf8_bytes:
@@ -125,8 +125,4 @@ def _check_pieces(where: str, text: str) -> None:
 
 
 def _chars(request: ChatRequest) -> int:
-    total = 0
-    for m in request.messages:
-        total += len(m.content) + len(m.reasoning) + sum(len(c.arguments) for c in m.tool_calls)
-    return total
-
+    return sum(len(text) for _, text in _chat_texts(request))

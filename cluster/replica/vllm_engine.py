@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -150,6 +151,7 @@ def _sampling_params(request: EngineRequest):
         structured_outputs=structured)
 
 
+@functools.cache
 def _rejection_types() -> tuple[type[Exception], ...]:
     """The exceptions by which vLLM says a request is invalid (vLLM 0.32's `VLLMClientError` is not a
     `ValueError`; older releases raise `ValueError`)."""

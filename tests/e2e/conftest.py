@@ -1,34 +1,26 @@
 """The real stack for end-to-end tests: `oss-cluster serve` in a subprocess (Ray, controller, vLLM replica)."""
 
 import os
-import subprocess
 import time
-import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import fields
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
-from loadtest.local_cluster import serving
+from loadtest.local_cluster import LocalServe, serving
 
 START_TIMEOUT_S = 300
 
 
-@dataclass
-class Cluster:
-    target: str
-    http_url: str
-    metrics_url: str
-    process: subprocess.Popen
-    log_path: Path
+class Cluster(LocalServe):
+    """The running stack, with what tests ask of it."""
 
     def stub(self) -> pb_grpc.InferenceStub:
-        return pb_grpc.InferenceStub(grpc.insecure_channel(self.target))
+        return pb_grpc.InferenceStub(grpc.insecure_channel(self.grpc_target))
 
     def openai(self, **kwargs):
         from openai import OpenAI
@@ -36,15 +28,9 @@ class Cluster:
         return OpenAI(base_url=f"{self.http_url}/v1", api_key="unused", max_retries=0, **kwargs)
 
     def health(self, service: str = "") -> int:
-        with grpc.insecure_channel(self.target) as channel:
+        with grpc.insecure_channel(self.grpc_target) as channel:
             return health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=5).status
-
-    def metrics(self) -> dict[tuple, float]:
-        """Every sample as {(name, sorted labels): value}."""
-        text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(text) for s in family.samples}
 
     def metric(self, name: str, **labels) -> float:
         return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
@@ -55,9 +41,6 @@ class Cluster:
 
     def label_values(self, name: str, label: str) -> set[str]:
         return {dict(labels)[label] for (n, labels) in self.metrics() if n == name}
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
@@ -79,7 +62,7 @@ def running_cluster(work: Path, extra_yaml: str = ""):
                "  http_header_timeout_s: 3\n  http_body_timeout_s: 3\n")
     cache = Path(os.environ.get("OSS_CLUSTER_CACHE", str(work.parent / "cache")))
     with serving(work, gateway, extra_yaml, cache, START_TIMEOUT_S) as local:
-        yield Cluster(local.grpc_target, local.http_url, local.metrics_url, local.process, local.log_path)
+        yield Cluster(**{f.name: getattr(local, f.name) for f in fields(local)})
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ def bench(cluster, out, *extra) -> subprocess.Popen:
 
 @pytest.mark.parametrize("api", ["grpc", "http"])
 def test_short_run_writes_sane_results(cluster, tmp_path, api):
-    target = cluster.target if api == "grpc" else cluster.http_url
+    target = cluster.grpc_target if api == "grpc" else cluster.http_url
     proc = bench(cluster, tmp_path, "--api", api, "--target", target, "--duration", "6", "--max-requests", "8",
                  "--concurrency", "2", "--prompt-tokens", "uniform:16:48", "--output-tokens", "fixed:12",
                  "--seed", "3")
@@ -40,7 +40,7 @@ def test_short_run_writes_sane_results(cluster, tmp_path, api):
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_what_was_measured(cluster, tmp_path):
-    proc = bench(cluster, tmp_path, "--target", cluster.target, "--duration", "60", "--max-requests", "200",
+    proc = bench(cluster, tmp_path, "--target", cluster.grpc_target, "--duration", "60", "--max-requests", "200",
                  "--concurrency", "1", "--output-tokens", "fixed:16")
     wait_for(lambda: cluster.metric("oss_cluster_requests_total", method="Generate", code="OK") > 0, 30,
              "the first request")  # requests are flowing
@@ -54,7 +54,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_measured(cluster, tmp_path):
 
 
 def test_repeats_sweep_and_compare(cluster, tmp_path):
-    common = ["--target", cluster.target, "--max-requests", "4", "--output-tokens", "fixed:8",
+    common = ["--target", cluster.grpc_target, "--max-requests", "4", "--output-tokens", "fixed:8",
               "--prompt-tokens", "fixed:16"]
     proc = bench(cluster, tmp_path / "repeats", "--duration", "4", "--repeats", "2", *common)
     output, _ = proc.communicate(timeout=120)

@@ -33,7 +33,7 @@ def test_http_bodies(cluster, case):
 @given(case=grpc_cases.cases())
 def test_grpc_messages(cluster, case):
     async def send():
-        async with grpc.aio.insecure_channel(cluster.target) as channel:
+        async with grpc.aio.insecure_channel(cluster.grpc_target) as channel:
             return await send_grpc(channel, case)
 
     outcome = asyncio.run(send())

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
+from loadtest.fuzz.values import nested_schema
 
 pytestmark = pytest.mark.e2e
 
@@ -27,13 +28,6 @@ def post(cluster, path: str, body, headers=JSON, timeout: float = 60) -> httpx.R
 
 def tracebacks(cluster) -> int:
     return cluster.log().count("Traceback")
-
-
-def nested(depth: int) -> dict:
-    schema = {"type": "string"}
-    for _ in range(depth):
-        schema = {"type": "object", "properties": {"a": schema}}
-    return schema
 
 
 def longest_health_wait(cluster, stop: threading.Event, waits: list[float]) -> None:
@@ -226,9 +220,11 @@ def test_endless_headers_are_cut_off(cluster):
 
 @pytest.mark.parametrize("body, where", [
     (b"[" * 10_000 + b"]" * 10_000, "body"),
-    (json.dumps({"messages": HI, "tools": [{"type": "function", "function": {"name": "f", "parameters": nested(200)}}]}
+    (json.dumps({"messages": HI, "tools": [{"type": "function",
+                                            "function": {"name": "f", "parameters": nested_schema(200)}}]}
                 ).encode(), "nests"),
-    (json.dumps({"messages": HI, "tools": [{"type": "function", "function": {"name": "f", "parameters": nested(40)}}]}
+    (json.dumps({"messages": HI, "tools": [{"type": "function",
+                                            "function": {"name": "f", "parameters": nested_schema(40)}}]}
                 ).encode(), "nests"),
     (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages.0.content"),
     (b'{"messages": [{"role": "user", "content": "ok"}], "stop": ["\\udfff"]}', "stop"),
@@ -251,7 +247,7 @@ def test_valid_surrogate_pairs_still_pass(cluster):
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize("schema", [json.dumps(nested(200)), '{"type": "string", "description": "\\ud800"}'])
+@pytest.mark.parametrize("schema", [json.dumps(nested_schema(200)), '{"type": "string", "description": "\\ud800"}'])
 def test_malformed_schemas_over_grpc_are_invalid_argument(cluster, schema):
     before = tracebacks(cluster)
     request = pb.ChatRequest(messages=[pb.Message(role=pb.ROLE_USER, content="hi")], response_json_schema=schema)
@@ -269,7 +265,7 @@ def test_malformed_schemas_over_grpc_are_invalid_argument(cluster, schema):
     ("ListModels", b"\xff"),
 ])
 def test_undecodable_grpc_messages_are_invalid_argument(cluster, method, payload):
-    with grpc.insecure_channel(cluster.target) as channel:
+    with grpc.insecure_channel(cluster.grpc_target) as channel:
         kind = channel.unary_unary if method == "ListModels" else channel.unary_stream
         call = kind(f"/cluster.v1.Inference/{method}", request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.RpcError) as err:

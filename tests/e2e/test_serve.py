@@ -40,7 +40,7 @@ def test_health_reports_serving(cluster):
 def test_server_reflection_lists_the_services(cluster):
     from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-    with grpc.insecure_channel(cluster.target) as channel:
+    with grpc.insecure_channel(cluster.grpc_target) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)
         services = set(database.get_services())
         chat = database.FindFileContainingSymbol("cluster.v1.Inference")

@@ -26,8 +26,7 @@ class _BoundedHeaders(HttpToolsProtocol):
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self._header_bytes = 0
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._refuse, 408, b"Request Timeout")
+        self._start_header_timer()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -38,9 +37,8 @@ class _BoundedHeaders(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._header_bytes = 0
         if self._header_timer is None:  # the next request on a kept-alive connection
-            self._header_timer = self.loop.call_later(self.header_timeout_s, self._refuse, 408, b"Request Timeout")
+            self._start_header_timer()
 
     def on_headers_complete(self) -> None:
         self._stop_header_timer()
@@ -49,6 +47,10 @@ class _BoundedHeaders(HttpToolsProtocol):
     def connection_lost(self, exc) -> None:
         self._stop_header_timer()
         super().connection_lost(exc)
+
+    def _start_header_timer(self) -> None:
+        self._header_bytes = 0
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._refuse, 408, b"Request Timeout")
 
     def _stop_header_timer(self) -> None:
         if self._header_timer is not None:

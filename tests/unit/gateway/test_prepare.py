@@ -10,16 +10,10 @@ from cluster.gateway.prepare import MAX_PIECE_BYTES, Preparer, prepare_chat, pre
 from cluster.gateway.render_pool import RenderPool
 from cluster.gateway.validate import Limits
 from cluster.types import GenerateRequest, Message, Role, Tool, ToolChoice
+from loadtest.fuzz.values import nested_schema
 from tests.factories import chat, tool_call, user, weather_tool
 
 LIMITS = Limits(model_name="m", max_model_len=100_000, default_max_tokens=10, max_message_bytes=1 << 20)
-
-
-def nested(depth: int) -> dict:
-    schema = {"type": "string"}
-    for _ in range(depth):
-        schema = {"type": "object", "properties": {"a": schema}}
-    return schema
 
 
 @pytest.mark.parametrize("request_, message", [
@@ -31,7 +25,8 @@ def nested(depth: int) -> dict:
     (chat(tools=(Tool("f", "z" * 5000),)), "tools[0].description: holds a run"),
     (chat(tools=(Tool("f", parameters={"type": "strnig"}),)),
      "tools[0].parameters: not a valid JSON schema: 'strnig' is not valid under any of the given schemas (at /type)"),
-    (chat(tools=(Tool("f", parameters=nested(32)),)), "tools[0].parameters: the schema nests objects and arrays more"),
+    (chat(tools=(Tool("f", parameters=nested_schema(32)),)),
+     "tools[0].parameters: the schema nests objects and arrays more"),
     (chat(json_schema={"type": "object", "minProperties": -1}), "response_json_schema: not a valid JSON"),
 ])
 def test_costly_checks_name_the_field(request_, message):
@@ -47,8 +42,8 @@ def test_pieces_up_to_the_limit_and_ordinary_long_text_pass():
 
 
 def test_a_prepared_chat_carries_prompt_budget_and_constraint():
-    prepared = prepare_chat(chat(tools=(weather_tool(),), tool_choice=ToolChoice.REQUIRED, json_schema=nested(31)),
-                            LIMITS)
+    prepared = prepare_chat(chat(tools=(weather_tool(),), tool_choice=ToolChoice.REQUIRED,
+                                 json_schema=nested_schema(31)), LIMITS)
     assert prepared.max_tokens == 10 and prepared.structural_tag and '"structural_tag"' in prepared.structural_tag
     assert prepare_chat(chat(), LIMITS).structural_tag is None
 
