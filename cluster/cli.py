@@ -1,4 +1,4 @@
-"""The `oss-cluster` command: serve, chat, bench, validate-config, make-tiny-model."""
+"""The `oss-cluster` command: serve, controller, gateway, status, chat, bench, validate-config, make-tiny-model."""
 
 import argparse
 import asyncio
@@ -9,6 +9,9 @@ from pathlib import Path
 
 from cluster.config import ConfigError, embedded_default, load_config
 from loadtest.cli import add_arguments as add_bench_arguments
+
+APPLY_HELP = ("if the cluster runs another plan, roll this config's out (replicas replaced one at a time) "
+              "instead of refusing to start")
 
 
 def cache_dir() -> Path:
@@ -24,6 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="serve the configured model (the embedded tiny model by default)")
     p.add_argument("--config", help="cluster.yaml; without it, one tiny CPU replica on loopback")
     p.add_argument("--replica-logs", action="store_true", help="print the replicas' and vLLM's logs too")
+    p.add_argument("--apply", action="store_true", help=APPLY_HELP)
+    p = sub.add_parser("controller", help="run the cluster's controller on an existing Ray cluster")
+    p.add_argument("--config", required=True, help="cluster.yaml (model.path required)")
+    p.add_argument("--apply", action="store_true", help=APPLY_HELP)
+    p = sub.add_parser("gateway", help="run one more gateway for a running cluster (this machine must be a Ray node)")
+    p.add_argument("--config", required=True, help="cluster.yaml; its plan must match the running controller's")
+    p.add_argument("--apply", action="store_true", help=APPLY_HELP)
+    p = sub.add_parser("status", help="print the replicas, desired vs actual and the autoscaler's last decision")
+    p.add_argument("--config", help="cluster.yaml whose ray_address to ask; default: the embedded default "
+                                    "that `oss-cluster serve` runs on this machine")
+    p.add_argument("--address", help="the Ray cluster's GCS address (host:port)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("chat", help="send one chat message over gRPC and stream the answer")
     p.add_argument("message")
     p.add_argument("--target", default="127.0.0.1:50051", help="gateway gRPC address (default: %(default)s)")
@@ -58,12 +73,37 @@ def _serve(args) -> int:
     from cluster.serve import serve
 
     config = load_config(args.config) if args.config else embedded_default()
+    return _run_role(serve(config, cache_dir(), replica_logs=args.replica_logs, apply=args.apply))
+
+
+def _controller(args) -> int:
+    from cluster.serve import run_controller_role
+
+    return _run_role(run_controller_role(load_config(args.config), args.apply))
+
+
+def _gateway(args) -> int:
+    from cluster.serve import run_gateway_role
+
+    return _run_role(run_gateway_role(load_config(args.config), cache_dir(), args.apply))
+
+
+def _run_role(role) -> int:
+    from cluster.controller.connect import ControllerError
+
     try:
-        asyncio.run(serve(config, cache_dir(), replica_logs=args.replica_logs))
-    except OSError as exc:
+        asyncio.run(role)
+    except (OSError, ControllerError, ConnectionError) as exc:
         print(f"oss-cluster: cannot serve: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _status(args) -> int:
+    from cluster.status_command import print_status
+
+    address = args.address or (load_config(args.config).ray_address if args.config else "")
+    return print_status(address, cache_dir(), args.json)
 
 
 def _chat(args) -> int:
@@ -86,10 +126,12 @@ def _compare(args) -> int:
 
 
 def _validate_config(args) -> int:
+    from cluster.controller import autoscale
     from cluster.router.profile import profile_from_config
 
     config = load_config(args.file)
     profile_from_config(config.router)
+    autoscale.check(config.autoscaling)
     print(f"{args.file}: valid")
     print(config)
     return 0
@@ -102,7 +144,8 @@ def _make_tiny_model(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "chat": _chat, "bench": _bench, "compare": _compare, "validate-config": _validate_config,
+COMMANDS = {"serve": _serve, "controller": _controller, "gateway": _gateway, "status": _status, "chat": _chat,
+            "bench": _bench, "compare": _compare, "validate-config": _validate_config,
             "make-tiny-model": _make_tiny_model}
 
 if __name__ == "__main__":

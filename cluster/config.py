@@ -84,6 +84,43 @@ class AdmissionConfig:
 
 
 @dataclass(frozen=True)
+class LifecycleConfig:
+    """How the controller keeps replicas healthy, replaces them and removes them."""
+
+    stuck_after_s: float = 60.0  # a replica with running requests and no new token for this long is replaced
+    drain_grace_s: float = 30.0  # a replica being removed finishes its streams for at most this long
+    max_start_failures: int = 5  # failed starts in a row before the controller stops trying a slot
+    start_backoff_s: float = 5.0  # wait before retrying a failed start; doubles with each failure
+    start_backoff_max_s: float = 300.0
+    start_timeout_s: float = 900.0  # loading the model; waiting for a node with resources does not count
+    health_period_s: float = 1.0  # how often the controller polls each replica
+
+
+@dataclass(frozen=True)
+class AutoscalingConfig:
+    """The replica count over time; see docs/autoscaling.md."""
+
+    policy: str = ""  # queue-depth | kv-pressure | ttft-slo; empty: the count stays at `replicas`
+    min_replicas: int = 1  # 0 allowed: the first queued request starts a replica
+    max_replicas: int = 1
+    max_step: int = 1  # replicas added or removed per decision
+    period_s: float = 5.0  # how often the controller decides
+    window_s: float = 30.0  # how far back each decision looks
+    scale_up_cooldown_s: float = 30.0
+    scale_down_cooldown_s: float = 120.0
+    tolerance: float = 0.1  # within ±10 % of the policy's target the count stays
+    params: dict[str, float] = field(default_factory=dict)  # the policy's parameters
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Where `oss-cluster controller` serves its metrics (`serve` exports them on the gateway's port)."""
+
+    host: str = "127.0.0.1"
+    metrics_port: int = 9401
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     replicas: int = 1
@@ -93,7 +130,10 @@ class ClusterConfig:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
-    ray_address: str = ""  # empty: start a local Ray on loopback
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    ray_address: str = ""  # empty: `serve` starts a local Ray on loopback; the roles join this machine's Ray
 
     @property
     def served_model_name(self) -> str:
@@ -193,7 +233,7 @@ def _check(cfg: ClusterConfig) -> None:
         raise ConfigError(f"model.path: {cfg.model.path} is not a directory")
     if cfg.model.path and not (Path(cfg.model.path) / "config.json").is_file():
         raise ConfigError(f"model.path: {cfg.model.path} has no config.json; expected a Hugging Face checkpoint")
-    _in_range("replicas", cfg.replicas, 1, 1024)
+    _in_range("replicas", cfg.replicas, 0 if cfg.autoscaling.policy else 1, 1024)
     _in_range("engine.gpu_memory_utilization", e.gpu_memory_utilization, 0.05, 0.99)
     _in_range("engine.max_num_batched_tokens", e.max_num_batched_tokens, 16, 1 << 20)
     _in_range("engine.max_num_seqs", e.max_num_seqs, 1, 4096)
@@ -226,6 +266,35 @@ def _check(cfg: ClusterConfig) -> None:
     _in_range("admission.max_in_flight_per_replica", a.max_in_flight_per_replica, 0, 1 << 20)
     _in_range("admission.max_queue", a.max_queue, 0, 1 << 20)
     _in_range("admission.max_queue_wait_s", a.max_queue_wait_s, 0, 3600)
+    if cfg.ray_address.startswith("ray://"):
+        raise ConfigError(f"ray_address: {cfg.ray_address} is a Ray Client address, which cannot stream tokens; "
+                          "give the GCS address (host:6379) of a cluster this machine is a node of")
+    _check_lifecycle(cfg.lifecycle)
+    _check_autoscaling(cfg.autoscaling, cfg.replicas)
+    _in_range("controller.metrics_port", cfg.controller.metrics_port, 1, 65535)
+
+
+def _check_lifecycle(life: LifecycleConfig) -> None:
+    _in_range("lifecycle.stuck_after_s", life.stuck_after_s, 1, 86400)
+    _in_range("lifecycle.drain_grace_s", life.drain_grace_s, 0, 86400)
+    _in_range("lifecycle.max_start_failures", life.max_start_failures, 1, 1000)
+    _in_range("lifecycle.start_backoff_s", life.start_backoff_s, 0, 3600)
+    _in_range("lifecycle.start_backoff_max_s", life.start_backoff_max_s, life.start_backoff_s, 86400)
+    _in_range("lifecycle.start_timeout_s", life.start_timeout_s, 1, 86400)
+    _in_range("lifecycle.health_period_s", life.health_period_s, 0.1, 60)
+
+
+def _check_autoscaling(auto: AutoscalingConfig, replicas: int) -> None:
+    _in_range("autoscaling.min_replicas", auto.min_replicas, 0, 1024)
+    _in_range("autoscaling.max_replicas", auto.max_replicas, max(1, auto.min_replicas), 1024)
+    _in_range("autoscaling.max_step", auto.max_step, 1, 1024)
+    _in_range("autoscaling.period_s", auto.period_s, 0.1, 3600)
+    _in_range("autoscaling.window_s", auto.window_s, auto.period_s, 86400)
+    _in_range("autoscaling.scale_up_cooldown_s", auto.scale_up_cooldown_s, 0, 86400)
+    _in_range("autoscaling.scale_down_cooldown_s", auto.scale_down_cooldown_s, 0, 86400)
+    _in_range("autoscaling.tolerance", auto.tolerance, 0, 1)
+    if auto.policy:
+        _in_range("replicas", replicas, auto.min_replicas, auto.max_replicas)
 
 
 def _in_range(path: str, value, low, high) -> None:

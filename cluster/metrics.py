@@ -68,3 +68,16 @@ EVENT_LOOP_LAG = Histogram("oss_cluster_event_loop_lag_seconds",
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 EVENT_LOOP_LAG_MAX = Gauge("oss_cluster_event_loop_lag_max_seconds",
                            "The longest event-loop lag since the gateway started.")
+
+# The controller's view, exported by the process that runs the controller role (`oss-cluster controller`,
+# or `oss-cluster serve` on its gateway's metrics port).
+REPLICAS_DESIRED = Gauge("oss_cluster_replicas_desired", "Replicas the plan (or its autoscaler) wants now.")
+REPLICAS = Gauge("oss_cluster_replicas", "Replicas the controller holds, by state (pending, starting, ready, "
+                 "draining, stuck, dead).", ["state"])
+REPLICA_RESTARTS = Gauge("oss_cluster_replica_restarts",
+                         "Replicas started in place of an earlier one, over all slots, since the plan was created.")
+REPLICA_START_FAILURES = Gauge("oss_cluster_replica_start_failures",
+                               "Failed starts in a row in each slot that has any.", ["slot"])
+REPLICA_SLOTS_GIVEN_UP = Gauge("oss_cluster_replica_slots_given_up",
+                               "Slots the controller stopped starting replicas in after lifecycle.max_start_failures "
+                               "failures in a row (see `oss-cluster status` for why).")

@@ -1,7 +1,13 @@
-"""`oss-cluster serve`: Ray on loopback (or an existing cluster), the controller, the replicas and the gateway."""
+"""The roles of a cluster: `serve` (everything on this machine), `controller` and `gateway` (apart, on an
+existing Ray cluster), and how each joins Ray and reaches the controller.
+
+A gateway streams tokens from replicas, which Ray Client cannot do (ray 2.60 refuses
+`num_returns="streaming"`), so every role runs as a driver on a node of the Ray cluster: on
+Kubernetes a gateway pod first joins as a node with no resources (docs/architecture.md).
+"""
 
 import asyncio
-import gc
+import json
 import logging
 import os
 import signal
@@ -12,126 +18,150 @@ import ray
 from prometheus_client import start_http_server
 
 from cluster.config import ClusterConfig
-from cluster.controller.controller import CONTROLLER_NAME, Controller
-from cluster.gateway.admission import Admission
-from cluster.gateway.auth import Authenticator
-from cluster.gateway.grpc_server import GrpcGateway
-from cluster.gateway.http.app import build_app
-from cluster.gateway.http.server import HttpGateway
-from cluster.gateway.loop_lag import LoopLagMonitor
-from cluster.gateway.pipeline import Pipeline
-from cluster.gateway.prepare import Preparer
-from cluster.gateway.render_pool import RenderPool
-from cluster.gateway.validate import Limits
-from cluster.harmony.vocab import harmony_encoding
-from cluster.replica.placement import plan_replicas
+from cluster.controller.connect import check_plan, ensure_controller, find_controller
+from cluster.controller.controller import NAMESPACE
+from cluster.controller.plan import plan_from_config
+from cluster.controller.watch import ControllerWatch
+from cluster.gateway.service import run_gateway
 from cluster.replica.tiny_model import ensure_tiny_model
-from cluster.router.profile import profile_from_config
-from cluster.router.replica_set import ReplicaSet
-from cluster.router.router import Router
 
 log = logging.getLogger(__name__)
 
-RAY_NAMESPACE = "oss-cluster"
-READY_POLL_S = 0.2
+STATE_FILE = "serve.json"  # in the cache directory: how `oss-cluster status` finds the embedded default
+FIND_CONTROLLER_S = 120.0  # a gateway started beside a new cluster waits this long for its controller
 
 
 def start_ray(config: ClusterConfig, replica_logs: bool) -> None:
     """Joins the configured Ray cluster, or starts a private one that listens on loopback only."""
     if config.ray_address:
-        ray.init(address=config.ray_address, namespace=RAY_NAMESPACE, log_to_driver=replica_logs)
+        join_ray(config.ray_address, replica_logs)
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(address="local", namespace=RAY_NAMESPACE, num_cpus=os.cpu_count(), include_dashboard=False,
+    ray.init(address="local", namespace=NAMESPACE, num_cpus=os.cpu_count(), include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=replica_logs, configure_logging=False)
 
 
-async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = False,
+def join_ray(address: str, replica_logs: bool = False) -> None:
+    """Joins an existing cluster as a driver on this node: `address`, or the cluster this node belongs to.
+
+    Ray 2.60 protects clusters with a token (~/.ray/auth_token, or $RAY_AUTH_TOKEN) but sends it to
+    an explicit address only when told to; a cluster on loopback is reached from loopback.
+    """
+    if address:  # ray.init does this itself for "auto" only
+        from ray._private.authentication.authentication_token_setup import \
+            maybe_enable_token_auth_if_token_available
+
+        quiet = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # its warning says what every local cluster does
+        try:
+            maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+        finally:
+            quiet.setLevel(level)
+    loopback = address.startswith(("127.", "localhost"))
+    ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=replica_logs, configure_logging=False,
+             **({"_node_ip_address": "127.0.0.1"} if loopback else {}))
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = False, apply: bool = False,
                 stop: asyncio.Event | None = None) -> None:
     """Runs until SIGTERM/SIGINT (or `stop` is set), then drains and stops everything it started."""
     began = time.monotonic()
     stop = stop or asyncio.Event()
-    profile = profile_from_config(config.router)  # a bad policy fails before anything starts
     model_path = config.model.path or str(ensure_tiny_model(cache_dir / "models"))
+    plan = plan_from_config(config, model_path)  # a bad autoscaling policy fails before anything starts
     start_ray(config, replica_logs)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
-        loop.add_signal_handler(sig, stop.set)
-    # A gateway that started its own Ray owns the controller; gateways joining a shared cluster
-    # (several gateway pods) share the one controller there and leave it running when they stop.
+    _stop_on_signals(stop)
+    # A serve that started its own Ray owns the cluster and stops it; one joining a shared cluster
+    # leaves the controller and its replicas running when it stops.
     owns_cluster = not config.ray_address
-    controller = Controller.options(name=CONTROLLER_NAME, lifetime="detached", get_if_exists=True).remote(
-        plan_replicas(config, model_path), config.replicas)
-    replicas = ReplicaSet(controller)
-    metrics_server = None
-    gateway = http = None
-    g = config.gateway
-    render_pool = RenderPool(g.render_workers, g.render_timeout_s)
-    loop_lag = LoopLagMonitor()
+    controller = watch = None
+    state_file = cache_dir / STATE_FILE
     try:
-        await asyncio.gather(controller.run.remote(), render_pool.start())
-        harmony_encoding().encode("warm up")  # the first request must not pay for loading the vocabulary
-        replicas.start()
-        limits = Limits(model_name=config.served_model_name, max_model_len=config.engine.max_model_len,
-                        default_max_tokens=g.default_max_tokens, max_message_bytes=g.max_message_bytes,
-                        constrained_reasoning_max_tokens=g.constrained_reasoning_max_tokens)
-        a = config.admission
-        admission = Admission(a.max_in_flight_per_replica or config.engine.max_num_seqs, a.max_queue,
-                              a.max_queue_wait_s, lambda: len(replicas.ready()))
-        router = Router(replicas, profile, config.router.snapshot_max_age_s)
-        pipeline = Pipeline(replicas, router, admission, Preparer(limits, render_pool), g.request_timeout_s,
-                            config.router.max_attempts)
-        auth = Authenticator.from_file(g.api_keys_file)
-        gateway = GrpcGateway(pipeline, auth, g.host, g.grpc_port, g.max_request_bytes)
-        await gateway.start()
-        app = build_app(pipeline, auth, lambda: replicas.last_refresh, g.max_request_bytes, g.http_body_timeout_s)
-        http = HttpGateway(app, g.host, g.http_port, g.shutdown_grace_s, g.http_header_timeout_s)
-        await http.start()
-        # Start-up's objects (torch, Ray, vLLM, gRPC modules: over 100k) never become garbage; frozen,
-        # full collections no longer walk them on the event loop (each took ~90 ms under load).
-        gc.collect()
-        gc.freeze()
-        loop_lag.start()  # from here on the loop serves callers: any stall is theirs
-        try:
-            metrics_server, _ = start_http_server(g.metrics_port, addr=g.host)
-        except OSError as exc:
-            raise OSError(f"cannot listen on {g.host}:{g.metrics_port} for metrics: {exc.strerror}; "
-                          "set gateway.metrics_port") from None
-        print(f"oss-cluster: serving {config.served_model_name} ({config.replicas} replica(s), layout "
-              f"{config.layout}, {config.device})", flush=True)
-        print(f"oss-cluster: gRPC on {gateway.address}; OpenAI HTTP API on http://{http.address}/v1; "
-              f"metrics on http://{g.host}:{g.metrics_port}/metrics", flush=True)
-        await _track_readiness(gateway, replicas, stop, began)
-        print(f"oss-cluster: stopping; open streams get up to {g.shutdown_grace_s:.0f} s", flush=True)
-    finally:
-        await asyncio.gather(*([gateway.stop(config.gateway.shutdown_grace_s)] if gateway else []),
-                             *([http.stop()] if http else []))
-        await replicas.stop()
-        await asyncio.gather(render_pool.stop(), loop_lag.stop())
-        if metrics_server is not None:
-            await asyncio.to_thread(metrics_server.shutdown)  # it waits up to half a second for its thread
+        controller = await ensure_controller(plan, apply)
         if owns_cluster:
-            await _stop_controller(controller)
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            port = ray.get_runtime_context().gcs_address.rpartition(":")[2]  # on loopback, whatever Ray says
+            state_file.write_text(json.dumps({"ray_address": f"127.0.0.1:{port}", "pid": os.getpid()}))
+        watch = ControllerWatch(controller)
+        watch.start()
+        print(f"oss-cluster: serving {config.served_model_name} ({_sizing(config)}, layout {config.layout}, "
+              f"{config.device})", flush=True)
+        await run_gateway(config, controller, stop, began)
+    finally:
+        if watch:
+            await watch.stop()
+        if owns_cluster:
+            state_file.unlink(missing_ok=True)
+            if controller is not None:
+                await _stop_controller(controller)
         ray.shutdown()
         print("oss-cluster: stopped", flush=True)
 
 
-async def _track_readiness(gateway: GrpcGateway, replicas: ReplicaSet, stop: asyncio.Event, began: float) -> None:
-    """Reports SERVING while at least one replica is ready; returns when asked to stop."""
-    serving = False
-    while not stop.is_set():
-        ready = bool(replicas.ready())
-        if ready != serving:
-            serving = ready
-            await gateway.set_serving(serving)
-            if serving:
-                print(f"oss-cluster: ready in {time.monotonic() - began:.1f} s", flush=True)
-            else:
-                print("oss-cluster: no replica ready; health is NOT_SERVING until one is", flush=True)
-        try:
-            await asyncio.wait_for(stop.wait(), READY_POLL_S)
-        except TimeoutError:
-            pass
+async def run_controller_role(config: ClusterConfig, apply: bool, stop: asyncio.Event | None = None) -> None:
+    """`oss-cluster controller`: makes sure the cluster's controller runs this config's plan, then
+    follows it (metrics, log) until stopped. Stopping this process leaves the controller and the
+    replicas running; if the Ray cluster lost the controller, this process creates it again."""
+    stop = stop or asyncio.Event()
+    if not config.model.path:
+        raise OSError("model.path is required for `oss-cluster controller`: the replicas load it on their nodes")
+    plan = plan_from_config(config, config.model.path)
+    join_ray(config.ray_address)
+    _stop_on_signals(stop)
+    c = config.controller
+    metrics_server = None
+    watch = None
+    try:
+        controller = await ensure_controller(plan, apply)
+        metrics_server, _ = start_http_server(c.metrics_port, addr=c.host)
+        watch = ControllerWatch(controller)
+        watch.start()
+        print(f"oss-cluster: controller running plan {plan.digest()}; metrics on http://{c.host}:{c.metrics_port}"
+              "/metrics", flush=True)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 10)
+            except TimeoutError:
+                await ensure_controller(plan, apply=False)  # recreated if the cluster lost it (head restart)
+    finally:
+        if watch:
+            await watch.stop()
+        if metrics_server is not None:
+            await asyncio.to_thread(metrics_server.shutdown)
+        ray.shutdown()
+        print("oss-cluster: controller role stopped; the cluster keeps serving", flush=True)
+
+
+async def run_gateway_role(config: ClusterConfig, cache_dir: Path, apply: bool,
+                           stop: asyncio.Event | None = None) -> None:
+    """`oss-cluster gateway`: one more gateway for a running cluster; refused if its plan differs."""
+    began = time.monotonic()
+    stop = stop or asyncio.Event()
+    model_path = config.model.path or str(ensure_tiny_model(cache_dir / "models"))
+    plan = plan_from_config(config, model_path)
+    join_ray(config.ray_address)
+    _stop_on_signals(stop)
+    try:
+        controller = await find_controller(FIND_CONTROLLER_S)
+        await check_plan(controller, plan, apply)
+        await run_gateway(config, controller, stop, began)
+    finally:
+        ray.shutdown()
+        print("oss-cluster: gateway stopped", flush=True)
+
+
+def _sizing(config: ClusterConfig) -> str:
+    a = config.autoscaling
+    if a.policy:
+        return f"{a.min_replicas}..{a.max_replicas} replicas by {a.policy}"
+    return f"{config.replicas} replica(s)"
 
 
 async def _stop_controller(controller) -> None:

@@ -178,11 +178,36 @@ class ReplicaLoad:
     prefix_cache_hits: int = 0
     block_size: int = 16  # tokens per KV-cache block
     kv_blocks: int = 0  # KV-cache blocks the engine has; 0 while unknown
+    active: int = 0  # requests the replica actor is streaming (the engine's view may lag)
+    stalled_s: float = 0.0  # while active: seconds since the last token of any request; 0 when idle
 
 
 @dataclass(frozen=True)
 class ReplicaInfo:
-    """A ready replica as the controller announces it."""
+    """What a replica actor says of itself; a restarted controller rebuilds its registry from these."""
 
     replica_id: str
-    actor_name: str
+    slot: int
+    template: str  # the hash of the replica plan it was started with
+    node_id: str
+    pid: int
+    created_at: float  # wall-clock seconds
+    started: bool  # its engine is loaded
+    draining: bool  # it refuses new requests and finishes its streams
+
+@dataclass(frozen=True)
+class GatewayReport:
+    """What a gateway tells the controller with each look at the ready set: the autoscaler's signals."""
+
+    gateway_id: str
+    queue_depth: int  # requests waiting in its admission queue
+    ttft_p90_s: float | None  # time to first token, p90 since its previous report; None without samples
+
+
+@dataclass(frozen=True)
+class RoutingView:
+    """The controller's answer to a gateway: where to route, and whether to hold requests meanwhile."""
+
+    replicas: tuple[tuple[ReplicaInfo, object], ...]  # the ready replicas and their Ray actor handles
+    cold_start: bool  # the cluster may scale from zero: with no replica ready, queue requests, don't refuse
+    plan: str  # the digest of the plan the controller runs

@@ -1,131 +1,260 @@
-"""The controller: a detached Ray actor that keeps the configured replicas alive and announces the ready ones."""
+"""The controller: a detached Ray actor that keeps the planned replicas running, healthy and sized.
+
+Each period it observes (every replica's load and health, the gateways' reports), decides
+(`reconcile.decide`, the autoscaler) and acts (start, drain, remove). Replicas are detached named
+actors, so they outlive the controller; what only the controller knows is in Ray's KV store
+(`store`). Killed, the controller is restarted by Ray and adopts the replicas it finds by name.
+"""
 
 import asyncio
 import dataclasses
 import logging
+import os
 import time
 import uuid
 
 import ray
 from ray.exceptions import RayActorError
 
-from cluster.controller.reconcile import ReplicaState, ReplicaStatus, decide
-from cluster.replica.actor import ReplicaActor
-from cluster.replica.placement import ReplicaPlan
-from cluster.types import ReplicaInfo
+from cluster.controller import backoff, store
+from cluster.controller.plan import ClusterPlan, differing_fields
+from cluster.controller.reconcile import ReplicaState, ReplicaStatus, SlotStatus, decide
+from cluster.controller.registry import Record, Registry
+from cluster.controller.sizing import Sizing
+from cluster.controller.status import ClusterStatus, ReplicaView, SlotView
+from cluster.replica.actor import ReplicaActor, actor_name
+from cluster.types import GatewayReport, RoutingView
 
 log = logging.getLogger(__name__)
 
 CONTROLLER_NAME = "oss-cluster-controller"
-HEALTH_PERIOD_S = 1.0
-HEALTH_TIMEOUT_S = 10.0
+NAMESPACE = "oss-cluster"
+CALL_TIMEOUT_S = 10.0
 MAX_FAILED_CHECKS = 3
-START_TIMEOUT_S = 900.0  # loading 120B weights from a network volume takes minutes
+DRAIN_SETTLE_S = 2.0  # gateways look at the ready set every 0.5 s; after this none still routes to a drainer
 
 
-@ray.remote(num_cpus=0, max_restarts=-1)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
 class Controller:
-    """Owns the replica actors. Observe (health) → decide (`reconcile.decide`) → act (start, kill)."""
-
-    def __init__(self, plan: ReplicaPlan, replicas: int):
-        self._plan = plan
-        self._desired = replicas
-        self._status: dict[str, ReplicaStatus] = {}
-        self._handles: dict[str, ray.actor.ActorHandle] = {}
-        self._starts: dict[str, asyncio.Task] = {}
+    def __init__(self, plan: ClusterPlan):
+        self._state = store.ControllerState(plan=plan, desired=plan.replicas)
+        self._registry = Registry()
+        self._sizing = Sizing(plan)
         self._loop: asyncio.Task | None = None
+        self._ready = asyncio.Event()
         self._stopping = False
+        self._started_at = time.time()
 
     async def run(self) -> None:
-        """Starts the reconcile loop (idempotent); returns at once."""
+        """Recovers (or initialises) the state and starts the control loop; idempotent, returns at once."""
         if self._loop is None:
-            self._loop = asyncio.get_running_loop().create_task(self._reconcile_forever())
+            self._loop = asyncio.get_running_loop().create_task(self._run())
+        await self._ready.wait()
 
-    async def ready_replicas(self) -> list[tuple[ReplicaInfo, ray.actor.ActorHandle]]:
-        """The replicas to route to. Also (re)starts the loop, so a restarted controller resumes."""
+    async def plan(self) -> tuple[str, dict]:
+        """The running plan's digest and fields, for a gateway or controller role to compare with its own."""
         await self.run()
-        return [(ReplicaInfo(rid, f"replica-{rid}"), self._handles[rid])
-                for rid, s in self._status.items() if s.state is ReplicaState.READY]
+        return self._state.plan.digest(), self._state.plan.fields()
 
-    async def status(self) -> list[dict]:
-        return [dataclasses.asdict(s) for s in self._status.values()]
+    async def apply(self, plan: ClusterPlan) -> list[str]:
+        """Runs `plan` from now on; replicas of an older template are rolled one at a time.
+        Returns the fields that changed. Given-up slots get a fresh budget."""
+        await self.run()
+        changed = differing_fields(self._state.plan.fields(), plan.fields())
+        self._state.plan = plan
+        self._state.slots = {k: dataclasses.replace(s, failures=0, retry_at=0.0, given_up="")
+                             for k, s in self._state.slots.items()}
+        self._sizing = Sizing(plan, self._sizing.state())
+        self._state.desired = self._sizing.bounded(self._state.desired)
+        await store.save(self._state)
+        log.info("applied a new plan: %s", "; ".join(changed) or "no change")
+        return changed
+
+    async def routing_view(self, report: GatewayReport | None = None) -> RoutingView:
+        """The ready replicas for a gateway; its report feeds the autoscaler."""
+        await self.run()
+        if report is not None:
+            self._sizing.report(report, time.time())
+        ready = tuple((r.info, r.handle) for r in self._registry.in_state(ReplicaState.READY))
+        return RoutingView(replicas=ready, cold_start=self._sizing.cold_start, plan=self._state.plan.digest())
 
     async def report_failure(self, replica_id: str) -> None:
-        """The gateway saw the replica fail a call; check it now instead of at the next period."""
-        if replica_id in self._status:
-            await self._check(replica_id)
+        """A gateway saw the replica fail a call; probe it now instead of at the next period."""
+        record = self._registry.get(replica_id)
+        if record is not None and record.state is ReplicaState.READY:
+            await self._probe(record, time.time())
+
+    async def status(self) -> ClusterStatus:
+        await self.run()
+        now, s = time.time(), self._state
+        replicas = tuple(ReplicaView(
+            replica_id=r.info.replica_id, slot=r.info.slot, node_id=r.info.node_id, pid=r.info.pid,
+            state=r.state.value, running=r.load.running, waiting=r.load.waiting,
+            kv_cache_usage=r.load.kv_cache_usage, uptime_s=now - r.info.created_at,
+            restarts=max(0, s.slots.get(r.info.slot, SlotStatus()).starts - 1),
+            outdated=r.info.template != s.plan.template(), error=r.error) for r in self._registry.all())
+        slots = tuple(SlotView(k, v.failures, max(0.0, v.retry_at - now), v.given_up)
+                      for k, v in sorted(s.slots.items()) if v.failures)
+        desired, reason, at = s.last_decision or (s.desired, "", 0.0)
+        return ClusterStatus(plan=s.plan.digest(), desired=s.desired, replicas=replicas, slots=slots,
+                             policy=s.plan.autoscaling.policy, decision=reason, decided_at=at,
+                             controller_pid=os.getpid(), controller_started_at=self._started_at)
 
     async def shutdown(self) -> None:
-        """Stops every replica; the caller kills the controller afterwards."""
+        """Stops every replica and forgets the state; the caller kills the controller afterwards."""
         self._stopping = True
         if self._loop:
             self._loop.cancel()
-        for task in self._starts.values():
-            task.cancel()
-        await asyncio.gather(*(self._remove(rid) for rid in list(self._handles)), return_exceptions=True)
+        await asyncio.gather(*(self._stop_actor(r.handle) for r in self._registry.drop_all()),
+                             return_exceptions=True)
+        await store.clear()
 
-    async def _reconcile_forever(self) -> None:
+    async def _run(self) -> None:
+        stored = await store.load()
+        if stored is not None:
+            self._state = stored
+            self._sizing = Sizing(stored.plan, stored.autoscaler)
+            log.info("controller restarted; adopting the replicas of plan %s", stored.plan.digest())
+        await self._adopt()
+        self._ready.set()
         while not self._stopping:
             try:
-                await asyncio.gather(*(self._check(rid) for rid, s in list(self._status.items())
-                                       if s.state is ReplicaState.READY))
-                actions = decide(self._desired, list(self._status.values()), MAX_FAILED_CHECKS)
-                for rid in actions.remove_ids:
-                    await self._remove(rid)
-                for slot in actions.start_slots:
-                    self._start(slot)
+                await self._step(time.time())
             except Exception:  # the loop must outlive any single failure
-                log.exception("reconcile step failed")
-            await asyncio.sleep(HEALTH_PERIOD_S)
+                log.exception("control step failed")
+            await asyncio.sleep(self._state.plan.lifecycle.health_period_s)
 
-    async def _check(self, rid: str) -> None:
-        status = self._status.get(rid)
-        if status is None or status.state is not ReplicaState.READY:
-            return
+    async def _adopt(self) -> None:
+        """Rebuilds the registry from the named replica actors alive in the cluster."""
+        known = self._state.replicas
+        for name in ray.util.list_named_actors():
+            rid = name.removeprefix(actor_name(""))
+            if name == rid or rid not in known:
+                continue
+            slot, template = known[rid]
+            record = self._registry.add(rid, slot, template, ray.get_actor(name))
+            self._registry.track(rid, self._bring_up(record))
+        gone = set(known) - {r.info.replica_id for r in self._registry.all()}
+        for rid in gone:
+            del known[rid]
+        if self._registry.all() or gone:
+            log.info("adopted %d replica(s); %d gone while the controller was down",
+                     len(self._registry.all()), len(gone))
+        await store.save(self._state)
+
+    async def _step(self, now: float) -> None:
+        await asyncio.gather(*(self._probe(r, now) for r in self._registry.all()
+                               if r.state in (ReplicaState.READY, ReplicaState.DRAINING)))
+        decision = self._sizing.step(now, self._registry.in_state(ReplicaState.READY), self._state.desired)
+        if decision is not None:
+            self._state.desired, self._state.last_decision = decision
+            self._state.autoscaler = self._sizing.state()
+            await store.save(self._state)
+        for record in self._registry.in_state(ReplicaState.DRAINING):
+            settled = now - record.since >= DRAIN_SETTLE_S and record.load.active == 0
+            if settled or now - record.since >= self._state.plan.lifecycle.drain_grace_s:
+                await self._remove(record, "drained" if settled else "drain grace period over")
+        actions = decide(self._state.desired, [self._status(r) for r in self._registry.all()], self._state.slots,
+                         self._state.plan.template(), now, MAX_FAILED_CHECKS)
+        for rid in actions.remove_ids:
+            await self._remove(self._registry.get(rid), self._registry.get(rid).error or "unhealthy")
+        for rid in actions.drain_ids:
+            await self._drain(self._registry.get(rid), now)
+        for slot in actions.start_slots:
+            await self._start(slot)
+
+    @staticmethod
+    def _status(record: Record) -> ReplicaStatus:
+        return ReplicaStatus(record.info.replica_id, record.info.slot, record.state, record.info.template,
+                             record.failed_checks)
+
+    async def _probe(self, record: Record, now: float) -> None:
+        """Load (progress included) and engine health of one placed replica."""
         try:
-            await asyncio.wait_for(self._handles[rid].health.remote(), HEALTH_TIMEOUT_S)
-            failed, state = 0, ReplicaState.READY
+            load, _ = await asyncio.wait_for(asyncio.gather(record.handle.load.remote(),
+                                                            record.handle.health.remote()), CALL_TIMEOUT_S)
         except RayActorError:
-            log.warning("replica %s died; replacing it", rid)
-            failed, state = status.failed_checks, ReplicaState.DEAD
+            self._registry.set_state(record, ReplicaState.DEAD, now, "its actor died")
+            return
         except Exception as exc:
-            log.warning("replica %s failed a health check: %s", rid, exc)
-            failed, state = status.failed_checks + 1, ReplicaState.READY
-        if rid in self._status:
-            self._status[rid] = dataclasses.replace(status, state=state, failed_checks=failed)
+            record.failed_checks += 1
+            record.error = f"failed {record.failed_checks} health check(s) in a row: {exc or type(exc).__name__}"
+            log.warning("replica %s: %s", record.info.replica_id, record.error)
+            return
+        record.load, record.failed_checks = load, 0
+        stuck_after = self._state.plan.lifecycle.stuck_after_s
+        if record.state is ReplicaState.READY and load.stalled_s > stuck_after:
+            why = (f"stuck: {load.active} request(s) and no token for {load.stalled_s:.1f} s "
+                   f"(lifecycle.stuck_after_s {stuck_after:g})")
+            log.warning("replica %s %s; replacing it", record.info.replica_id, why)
+            self._registry.set_state(record, ReplicaState.STUCK, now, why)
 
-    def _start(self, slot: int) -> None:
-        rid = uuid.uuid4().hex[:8]
-        handle = ReplicaActor.options(name=f"replica-{rid}", **self._plan.actor_options(slot)).remote(
-            rid, self._plan.settings)
-        self._handles[rid] = handle
-        self._status[rid] = ReplicaStatus(rid, slot, ReplicaState.STARTING)
-        self._starts[rid] = asyncio.get_running_loop().create_task(self._await_start(rid, handle))
+    async def _start(self, slot: int) -> None:
+        rid, template = uuid.uuid4().hex[:8], self._state.plan.template()
+        self._state.replicas[rid] = (slot, template)
+        self._state.slots[slot] = backoff.started(self._state.slots.get(slot, SlotStatus()))
+        await store.save(self._state)  # before the actor exists: a successor adopts it even while it is pending
+        plan = self._state.plan.replica
+        handle = ReplicaActor.options(name=actor_name(rid), namespace=NAMESPACE, lifetime="detached",
+                                      **plan.actor_options(slot)).remote(rid, slot, template, plan.settings)
+        record = self._registry.add(rid, slot, template, handle)
+        self._registry.track(rid, self._bring_up(record))
         log.info("starting replica %s in slot %d", rid, slot)
 
-    async def _await_start(self, rid: str, handle) -> None:
-        began = time.monotonic()
+    async def _bring_up(self, record: Record) -> None:
+        """Pending until placed (the Ray autoscaler adds nodes for it), then starting, then ready."""
+        rid, began = record.info.replica_id, time.monotonic()
         try:
-            await asyncio.wait_for(handle.start.remote(), START_TIMEOUT_S)
-            self._status[rid] = dataclasses.replace(self._status[rid], state=ReplicaState.READY)
+            record.info = await record.handle.info.remote()
+            if record.info.draining:
+                self._registry.set_state(record, ReplicaState.DRAINING, time.time())
+                return
+            self._registry.set_state(record, ReplicaState.STARTING, time.time())
+            await asyncio.wait_for(record.handle.start.remote(), self._state.plan.lifecycle.start_timeout_s)
+            record.info = dataclasses.replace(record.info, started=True)
+            self._registry.set_state(record, ReplicaState.READY, time.time())
+            slot = record.info.slot
+            self._state.slots[slot] = backoff.start_succeeded(self._state.slots.get(slot, SlotStatus()))
+            await store.save(self._state)
             log.info("replica %s ready after %.1f s", rid, time.monotonic() - began)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            log.error("replica %s failed to start: %s", rid, exc)
-            if rid in self._status:
-                self._status[rid] = dataclasses.replace(self._status[rid], state=ReplicaState.DEAD)
-        finally:
-            self._starts.pop(rid, None)
+            error = f"failed to start: {_reason(exc)}"
+            log.error("replica %s %s", rid, error)
+            self._registry.set_state(record, ReplicaState.DEAD, time.time(), error)
+            slot = record.info.slot
+            self._state.slots[slot] = backoff.start_failed(self._state.slots.get(slot, SlotStatus()), time.time(),
+                                                           _reason(exc), self._state.plan.lifecycle)
+            await store.save(self._state)
 
-    async def _remove(self, rid: str) -> None:
-        handle = self._handles.pop(rid, None)
-        self._status.pop(rid, None)
-        task = self._starts.pop(rid, None)
-        if task:
-            task.cancel()
-        if handle is None:
-            return
+    async def _drain(self, record: Record, now: float) -> None:
+        log.info("draining replica %s (slot %d)", record.info.replica_id, record.info.slot)
+        self._registry.set_state(record, ReplicaState.DRAINING, now)
+        try:
+            await asyncio.wait_for(record.handle.drain.remote(), CALL_TIMEOUT_S)
+        except Exception as exc:
+            await self._remove(record, f"could not drain: {_reason(exc)}")
+
+    async def _remove(self, record: Record, why: str) -> None:
+        """Out of the registry at once (its slot may be refilled); stopped and killed in the background."""
+        log.info("removing replica %s (slot %d): %s", record.info.replica_id, record.info.slot, why)
+        self._registry.drop(record.info.replica_id)
+        self._state.replicas.pop(record.info.replica_id, None)
+        await store.save(self._state)
+        self._registry.track(f"stop-{record.info.replica_id}", self._stop_actor(record.handle))
+
+    @staticmethod
+    async def _stop_actor(handle) -> None:
         try:
             await asyncio.wait_for(handle.stop.remote(), 30)
         except Exception:
-            pass  # dead or stuck: killing it below is all that is left
+            pass  # dead or stuck: killing it is all that is left
         ray.kill(handle, no_restart=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:300]

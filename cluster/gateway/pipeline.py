@@ -15,7 +15,7 @@ from cluster.gateway.prepare import Prepared, Preparer
 from cluster.gateway.stop_strings import StopMatcher
 from cluster.harmony.parse import ChatParser
 from cluster.harmony.text import TextDecoder
-from cluster.replica.client import ReplicaDied, ReplicaFailed, stream_tokens
+from cluster.replica.client import ReplicaDied, ReplicaDraining, ReplicaFailed, stream_tokens
 from cluster.router.policy import RouteRequest
 from cluster.router.replica_set import Replica, ReplicaSet
 from cluster.router.router import Router
@@ -126,6 +126,10 @@ class Pipeline:
     def ready_replicas(self) -> int:
         return len(self._replicas.ready())
 
+    def can_serve(self) -> bool:
+        """A replica is ready, or the cluster scales from zero and admission holds requests until one is."""
+        return bool(self._replicas.ready()) or self._replicas.cold_start
+
     async def chat(self, request: ChatRequest, timeout_s: float | None = None) -> AsyncIterator[ChatEvent]:
         start, deadline = time.monotonic(), self._deadline(timeout_s)
         prepared = await self._prepared(self._preparer.chat(request), deadline)
@@ -203,8 +207,8 @@ class Pipeline:
     async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, deadline: _Deadline,
                       label: str):
         """Admits, routes and streams the request's chunks within its deadline."""
-        if not self._replicas.ready():
-            raise Unavailable(NO_REPLICA)
+        if not self._replicas.ready() and not self._replicas.cold_start:
+            raise Unavailable(NO_REPLICA)  # with cold start, admission holds it until a replica is ready
         try:
             async with asyncio.timeout_at(deadline.at), self._admission.slot(route.priority_class):
                 async with aclosing(self._attempts(request, route, timing, label)) as chunks:
@@ -250,6 +254,11 @@ class Pipeline:
                     timing.record(chunk)
                     streamed = True
                     yield chunk
+        except ReplicaDraining:
+            # Chosen in the moment between the controller starting a drain and this gateway's next
+            # look at the ready set: nothing was generated, another replica takes it.
+            self._replicas.mark_draining(replica.replica_id)
+            raise _FailedBeforeFirstToken(Unavailable(NO_REPLICA), "replica_draining") from None
         except ReplicaDied:
             self._replicas.mark_failed(replica.replica_id)
             error = Unavailable("the replica serving this request failed; retry the request")

@@ -1,56 +1,104 @@
-"""The replica: a Ray actor owning one engine, streaming token-id chunks to the gateway."""
+"""The replica: a detached Ray actor owning one engine, streaming token-id chunks to the gateways.
+
+Replicas are detached and named `replica-<id>` in the cluster's namespace, so they outlive the
+controller that created them; a restarted controller finds them by name and asks each `info()`.
+"""
 
 import asyncio
+import dataclasses
 import logging
+import os
+import time
 
+import psutil
 import ray
 
+from cluster.replica.client import ReplicaDraining
+from cluster.replica.progress import Progress
 from cluster.replica.vllm_engine import VllmEngine, VllmSettings
-from cluster.types import EngineRequest, ReplicaLoad
+from cluster.types import EngineRequest, ReplicaInfo, ReplicaLoad
 
 log = logging.getLogger(__name__)
+
+ACTOR_NAME_PREFIX = "replica-"
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def actor_name(replica_id: str) -> str:
+    return f"{ACTOR_NAME_PREFIX}{replica_id}"
 
 
 @ray.remote(max_restarts=0, max_task_retries=0)
 class ReplicaActor:
     """One engine behind Ray calls. The controller creates it and calls `start` before routing to it."""
 
-    def __init__(self, replica_id: str, settings: VllmSettings):
-        self.replica_id = replica_id
+    def __init__(self, replica_id: str, slot: int, template: str, settings: VllmSettings):
+        self._info = ReplicaInfo(replica_id=replica_id, slot=slot, template=template,
+                                 node_id=ray.get_runtime_context().get_node_id(), pid=os.getpid(),
+                                 created_at=time.time(), started=False, draining=False)
         self._engine = VllmEngine(settings)
-        self._started = False
+        self._starting: asyncio.Task | None = None
+        self._progress = Progress()
+
+    async def info(self) -> ReplicaInfo:
+        """Answers as soon as the actor is placed on a node (a pending actor does not answer)."""
+        return self._info
 
     async def start(self) -> str:
-        """Loads the model; returns the replica id once it can serve."""
-        await self._engine.start()
-        self._started = True
-        return self.replica_id
+        """Loads the model; returns the replica id once it can serve. Idempotent: a restarted
+        controller calls it again on a replica its predecessor was starting."""
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._engine.start())
+        await asyncio.shield(self._starting)
+        self._info = dataclasses.replace(self._info, started=True)
+        return self._info.replica_id
 
     async def generate(self, request: EngineRequest):
         """Streams token chunks; call with `num_returns="streaming"`.
 
-        A caller that stops early cancels the task (`ray.cancel`): the CancelledError, or the
-        GeneratorExit of a closed stream, passes through the engine's generator, which aborts the
-        engine request.
+        Raises `ReplicaDraining` before any token when the replica is being removed. A caller that
+        stops early cancels the task (`ray.cancel`): the CancelledError, or the GeneratorExit of a
+        closed stream, passes through the engine's generator, which aborts the engine request.
         """
+        if self._info.draining:
+            raise ReplicaDraining(f"replica {self._info.replica_id} is draining")
         stream = self._engine.generate(request)
+        self._progress.begin()
         try:
             async for chunk in stream:
+                if chunk.token_ids:
+                    self._progress.advanced()
                 yield chunk
         except (asyncio.CancelledError, GeneratorExit):
             log.debug("request %s cancelled by its caller", request.request_id)
             raise
         finally:
+            self._progress.end()
             await stream.aclose()
 
     async def load(self) -> ReplicaLoad:
-        return self._engine.load()
+        """The engine's load and the actor's own progress; the controller's health probe too."""
+        return dataclasses.replace(self._engine.load(), active=self._progress.active,
+                                   stalled_s=self._progress.stalled_s())
 
     async def health(self) -> str:
         """Raises if the engine cannot serve; returns the replica id otherwise."""
         await self._engine.check_health()
-        return self.replica_id
+        return self._info.replica_id
+
+    async def drain(self) -> None:
+        """From now on new requests are refused with `ReplicaDraining`; running streams go on."""
+        self._info = dataclasses.replace(self._info, draining=True)
 
     async def stop(self) -> None:
-        self._engine.shutdown()
-
+        """Frees the engine. An engine process that does not exit in time (frozen, stuck in a
+        kernel) is killed, so that nothing outlives the actor."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._engine.shutdown), SHUTDOWN_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("replica %s: engine shutdown failed (%s); killing its processes", self._info.replica_id, exc)
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass

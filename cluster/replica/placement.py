@@ -17,6 +17,7 @@ class ReplicaPlan:
     device: str
     tensor_parallel: int
     cpu_threads: int  # CPU engines: cores per tensor-parallel rank
+    gpus: int = 0  # GPUs each replica asks Ray for: the tensor-parallel size on GPU devices
 
     def actor_options(self, slot: int) -> dict:
         """Ray options for the replica in `slot`; CPU replicas get their own cores, bound by slot."""
@@ -28,10 +29,12 @@ class ReplicaPlan:
                "VLLM_XGRAMMAR_CACHE_MB": "0"}
         env = {k: v for k, v in env.items() if v}
         if self.device == "gpu":
-            return dict(num_gpus=self.tensor_parallel, num_cpus=1, runtime_env={"env_vars": env})
+            return dict(num_gpus=self.gpus, num_cpus=1, runtime_env={"env_vars": env})
         env["VLLM_TARGET_DEVICE"] = "cpu"
         env["VLLM_CPU_OMP_THREADS_BIND"] = self.cpu_binding(slot)
-        return dict(num_cpus=self.cpu_threads * self.tensor_parallel, runtime_env={"env_vars": env})
+        # `gpus` on a CPU device only matters to placement tests on clusters of logical GPUs.
+        return dict(num_cpus=self.cpu_threads * self.tensor_parallel, num_gpus=self.gpus,
+                    runtime_env={"env_vars": env})
 
     def cpu_binding(self, slot: int, cores: int | None = None) -> str:
         """OMP core binding such as '0' or '0|1' (one group per rank), wrapping around the machine."""
@@ -54,4 +57,4 @@ def plan_replicas(config: ClusterConfig, model_path: str) -> ReplicaPlan:
         gpu_memory_utilization=e.gpu_memory_utilization, kv_cache_memory_bytes=e.kv_cache_memory_bytes,
         tensor_parallel_size=tp)
     return ReplicaPlan(settings=settings, device=config.device, tensor_parallel=tp,
-                       cpu_threads=e.cpu_threads_per_replica)
+                       cpu_threads=e.cpu_threads_per_replica, gpus=tp if config.device == "gpu" else 0)

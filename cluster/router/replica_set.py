@@ -3,10 +3,11 @@
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cluster import metrics
-from cluster.types import ReplicaLoad
+from cluster.types import GatewayReport, ReplicaLoad, RoutingView
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,14 @@ class Replica:
 class ReplicaSet:
     """Refreshes the ready replicas and their loads every `REFRESH_PERIOD_S`, off the request path."""
 
-    def __init__(self, controller):
+    def __init__(self, controller, report: Callable[[], GatewayReport | None] = lambda: None):
         self._controller = controller
+        self._report = report
         self.replicas: dict[str, Replica] = {}
         self._task: asyncio.Task | None = None
         self.last_refresh = 0.0
+        self.cold_start = False  # the cluster scales from zero: hold requests while no replica is ready
+        self.plan = ""  # the digest of the plan the controller runs
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
@@ -49,6 +53,11 @@ class ReplicaSet:
             self._controller.report_failure.remote(replica_id)
             self._forget_gauges(replica_id)
 
+    def mark_draining(self, replica_id: str) -> None:
+        """Stops routing to a replica that refused a request because it is being removed."""
+        if self.replicas.pop(replica_id, None) is not None:
+            self._forget_gauges(replica_id)
+
     async def _refresh_forever(self) -> None:
         while True:
             try:
@@ -58,17 +67,21 @@ class ReplicaSet:
             await asyncio.sleep(REFRESH_PERIOD_S)
 
     async def refresh(self) -> None:
-        ready = await asyncio.wait_for(self._controller.ready_replicas.remote(), CALL_TIMEOUT_S)
-        current = {info.replica_id: handle for info, handle in ready}
+        view: RoutingView = await asyncio.wait_for(self._controller.routing_view.remote(self._report()),
+                                                   CALL_TIMEOUT_S)
+        self.cold_start, self.plan = view.cold_start, view.plan
+        current = {info.replica_id: handle for info, handle in view.replicas}
         for rid in set(self.replicas) - set(current):
             del self.replicas[rid]
             self._forget_gauges(rid)
         for rid, handle in current.items():
             self.replicas.setdefault(rid, Replica(rid, handle))
-        loads = await asyncio.gather(*(asyncio.wait_for(r.handle.load.remote(), CALL_TIMEOUT_S)
-                                       for r in self.replicas.values()), return_exceptions=True)
-        for replica, load in zip(list(self.replicas.values()), loads):
-            if isinstance(load, ReplicaLoad):
+        polled = list(self.replicas.values())
+        loads = await asyncio.gather(*(asyncio.wait_for(r.handle.load.remote(), CALL_TIMEOUT_S) for r in polled),
+                                     return_exceptions=True)
+        for replica, load in zip(polled, loads):
+            # The set may have changed during the await (a replica marked failed): update by identity.
+            if isinstance(load, ReplicaLoad) and self.replicas.get(replica.replica_id) is replica:
                 replica.load, replica.loaded_at = load, time.monotonic()
                 metrics.REPLICA_RUNNING.labels(replica.replica_id).set(load.running)
                 metrics.REPLICA_WAITING.labels(replica.replica_id).set(load.waiting)

@@ -70,7 +70,7 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
     async def readyz(request: Request) -> Response:
         ready = pipeline.ready_replicas()
         fresh = time.monotonic() - progress() < READY_PROGRESS_S
-        status = 200 if ready and fresh else 503
+        status = 200 if pipeline.can_serve() and fresh else 503
         return JSONResponse({"ready_replicas": ready, "replica_view_fresh": fresh}, status_code=status)
 
     async def _parse(request: Request, model_cls):

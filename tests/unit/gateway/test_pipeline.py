@@ -15,7 +15,7 @@ from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.prepare import Preparer
 from cluster.gateway.render_pool import RenderPool
 from cluster.gateway.validate import Limits
-from cluster.replica.client import ReplicaFailed
+from cluster.replica.client import ReplicaDraining, ReplicaFailed
 from cluster.router.profile import profile_from_config
 from cluster.router.replica_set import Replica
 from cluster.router.router import Router
@@ -25,6 +25,8 @@ LIMITS = Limits(model_name="m", max_model_len=1000, default_max_tokens=10, max_m
 
 
 class Replicas:
+    cold_start = False
+
     def __init__(self, *ids: str):
         self.replicas = {rid: Replica(rid, handle=rid) for rid in ids}
         self.failed: list[str] = []
@@ -34,6 +36,9 @@ class Replicas:
 
     def mark_failed(self, replica_id: str) -> None:
         self.failed.append(replica_id)
+        self.replicas.pop(replica_id, None)
+
+    def mark_draining(self, replica_id: str) -> None:
         self.replicas.pop(replica_id, None)
 
 
@@ -89,6 +94,15 @@ def test_a_replica_failing_before_the_first_token_costs_a_retry():
     events = generate(pipeline(client, "a", "b"))
     assert [e.token_ids for e in events if isinstance(e, TextChunk)] == [[7], [8]]
     assert len({replica for replica, _ in client.calls}) == 2 and retries() == before + 1
+
+
+def test_a_draining_replica_hands_the_request_to_another_without_being_reported_failed():
+    client = ScriptedClient(ReplicaDraining("replica a is draining"), DONE)
+    p = pipeline(client, "a", "b")
+    events = generate(p)
+    assert [e.token_ids for e in events if isinstance(e, TextChunk)] == [[7], [8]]
+    first, second = (replica for replica, _ in client.calls)
+    assert first != second and p._replicas.failed == [] and [r.replica_id for r in p._replicas.ready()] == [second]
 
 
 def test_engine_ids_are_the_gateways_own_whatever_the_caller_sends():

@@ -76,6 +76,8 @@ def test_responses_input_items_become_a_conversation():
 
 
 class NoReplicas:
+    cold_start = False
+
     def ready(self):
         return []
 

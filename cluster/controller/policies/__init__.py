@@ -1,0 +1,1 @@
+"""Built-in autoscaling policies, one module each; `autoscale.load_policies()` imports every module here."""
