@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replica-logs", action="store_true", help="print the replicas' and vLLM's logs too")
     p.add_argument("--apply", action="store_true", help=APPLY_HELP)
     p = sub.add_parser("controller", help="run the cluster's controller on an existing Ray cluster")
-    p.add_argument("--config", required=True, help="cluster.yaml (model.path required)")
+    p.add_argument("--config", required=True, help="cluster.yaml; its model.path must exist on every replica node")
     p.add_argument("--apply", action="store_true", help=APPLY_HELP)
     p = sub.add_parser("gateway", help="run one more gateway for a running cluster (this machine must be a Ray node)")
     p.add_argument("--config", required=True, help="cluster.yaml; its plan must match the running controller's")
@@ -79,7 +79,7 @@ def _serve(args) -> int:
 def _controller(args) -> int:
     from cluster.serve import run_controller_role
 
-    return _run_role(run_controller_role(load_config(args.config), args.apply))
+    return _run_role(run_controller_role(load_config(args.config), cache_dir(), args.apply))
 
 
 def _gateway(args) -> int:

@@ -105,14 +105,13 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
         print("oss-cluster: stopped", flush=True)
 
 
-async def run_controller_role(config: ClusterConfig, apply: bool, stop: asyncio.Event | None = None) -> None:
+async def run_controller_role(config: ClusterConfig, cache_dir: Path, apply: bool,
+                              stop: asyncio.Event | None = None) -> None:
     """`oss-cluster controller`: makes sure the cluster's controller runs this config's plan, then
     follows it (metrics, log) until stopped. Stopping this process leaves the controller and the
     replicas running; if the Ray cluster lost the controller, this process creates it again."""
     stop = stop or asyncio.Event()
-    if not config.model.path:
-        raise OSError("model.path is required for `oss-cluster controller`: the replicas load it on their nodes")
-    plan = plan_from_config(config, config.model.path)
+    plan = plan_from_config(config, config.model.path or str(ensure_tiny_model(cache_dir / "models")))
     join_ray(config.ray_address)
     _stop_on_signals(stop)
     c = config.controller

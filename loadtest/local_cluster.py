@@ -47,6 +47,7 @@ class LocalServe:
     metrics_url: str
     process: subprocess.Popen
     log_path: Path
+    cache: Path | None = None  # OSS_CLUSTER_CACHE of the serve process; None: the default cache
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -75,7 +76,7 @@ def serving(work: Path, gateway_yaml: str = "", extra_yaml: str = "", cache: Pat
         process = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
                                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     local = LocalServe(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}",
-                       f"http://127.0.0.1:{metrics_port}/metrics", process, log_path)
+                       f"http://127.0.0.1:{metrics_port}/metrics", process, log_path, cache)
     try:
         deadline = time.monotonic() + start_timeout_s
         while not re.search(r"ready in [\d.]+ s", local.log()):

@@ -1,6 +1,9 @@
 """The real stack for end-to-end tests: `oss-cluster serve` in a subprocess (Ray, controller, vLLM replica)."""
 
+import json
 import os
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import fields
@@ -41,6 +44,26 @@ class Cluster(LocalServe):
 
     def label_values(self, name: str, label: str) -> set[str]:
         return {dict(labels)[label] for (n, labels) in self.metrics() if n == name}
+
+    def env(self) -> dict[str, str]:
+        """The environment of the serve process, for other `oss-cluster` commands on its cluster."""
+        return dict(os.environ, **({"OSS_CLUSTER_CACHE": str(self.cache)} if self.cache else {}))
+
+    def status(self) -> dict:
+        """`oss-cluster status --json`: the controller's view."""
+        done = subprocess.run([sys.executable, "-m", "cluster.cli", "status", "--json"], env=self.env(),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout)
+
+
+def events_of(stream) -> dict[str, list]:
+    """A gRPC stream's events by kind: {"tokens": [...], "usage": [...], "finish": [...]}."""
+    by_kind: dict[str, list] = {}
+    for event in stream:
+        kind = event.WhichOneof("event")
+        by_kind.setdefault(kind, []).append(getattr(event, kind))
+    return by_kind
 
 
 def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):

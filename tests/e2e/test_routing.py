@@ -8,8 +8,7 @@ import psutil
 import pytest
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
-from tests.e2e.conftest import running_cluster, wait_for
-from tests.e2e.test_serve import events_of
+from tests.e2e.conftest import events_of, running_cluster, wait_for
 
 pytestmark = pytest.mark.e2e
 

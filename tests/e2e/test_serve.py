@@ -10,18 +10,10 @@ from grpc_health.v1 import health_pb2
 from openai_harmony import Conversation, Message, ReasoningEffort, Role, SystemContent
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import events_of, wait_for
 from tests.unit.harmony.harmony_tokens import encoding
 
 pytestmark = pytest.mark.e2e
-
-
-def events_of(stream) -> dict[str, list]:
-    by_kind: dict[str, list] = {}
-    for event in stream:
-        kind = event.WhichOneof("event")
-        by_kind.setdefault(kind, []).append(getattr(event, kind))
-    return by_kind
 
 
 def prompt_tokens_of(text: str, effort=ReasoningEffort.LOW) -> int:

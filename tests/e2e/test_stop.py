@@ -9,8 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
-from tests.e2e.conftest import wait_for
-from tests.e2e.test_serve import events_of
+from tests.e2e.conftest import events_of, wait_for
 
 pytestmark = pytest.mark.e2e
 
