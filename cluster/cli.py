@@ -69,23 +69,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def keep_ray_on_loopback(address: str) -> None:
+    """A cluster of this machine alone (no address, or a loopback one) stays on loopback: Ray must be
+    told before it is imported, or it resolves "127.0.0.1" to the machine's address."""
+    if not address or address.startswith(("127.", "localhost")):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
 def _serve(args) -> int:
+    config = load_config(args.config) if args.config else embedded_default()
+    keep_ray_on_loopback(config.ray_address)
     from cluster.serve import serve
 
-    config = load_config(args.config) if args.config else embedded_default()
     return _run_role(serve(config, cache_dir(), replica_logs=args.replica_logs, apply=args.apply))
 
 
 def _controller(args) -> int:
+    config = load_config(args.config)
+    keep_ray_on_loopback(config.ray_address)
     from cluster.serve import run_controller_role
 
-    return _run_role(run_controller_role(load_config(args.config), cache_dir(), args.apply))
+    return _run_role(run_controller_role(config, cache_dir(), args.apply))
 
 
 def _gateway(args) -> int:
+    config = load_config(args.config)
+    keep_ray_on_loopback(config.ray_address)
     from cluster.serve import run_gateway_role
 
-    return _run_role(run_gateway_role(load_config(args.config), cache_dir(), args.apply))
+    return _run_role(run_gateway_role(config, cache_dir(), args.apply))
 
 
 def _run_role(role) -> int:
@@ -100,9 +112,10 @@ def _run_role(role) -> int:
 
 
 def _status(args) -> int:
+    address = args.address or (load_config(args.config).ray_address if args.config else "")
+    keep_ray_on_loopback(address)
     from cluster.status_command import print_status
 
-    address = args.address or (load_config(args.config).ray_address if args.config else "")
     return print_status(address, cache_dir(), args.json)
 
 

@@ -36,7 +36,6 @@ def start_ray(config: ClusterConfig, replica_logs: bool) -> None:
     if config.ray_address:
         join_ray(config.ray_address, replica_logs)
         return
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray.init(address="local", namespace=NAMESPACE, num_cpus=os.cpu_count(), include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=replica_logs, configure_logging=False)
 
@@ -48,8 +47,7 @@ def join_ray(address: str, replica_logs: bool = False) -> None:
     an explicit address only when told to; a cluster on loopback is reached from loopback.
     """
     if address:  # ray.init does this itself for "auto" only
-        from ray._private.authentication.authentication_token_setup import \
-            maybe_enable_token_auth_if_token_available
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
 
         quiet = logging.getLogger("ray._private.authentication.authentication_token_setup")
         level = quiet.level

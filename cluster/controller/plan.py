@@ -12,8 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from cluster.controller import autoscale
 from cluster.config import AutoscalingConfig, ClusterConfig, LifecycleConfig
+from cluster.controller import autoscale
 from cluster.replica.placement import ReplicaPlan, plan_replicas
 
 

@@ -54,9 +54,9 @@ def completed(outcome) -> bool:
                                                                          pb.FINISH_REASON_STOP)
 
 
-def one_request(target: str) -> dict:
-    """A short Generate through the gateway at `target`; raises RpcError if it fails."""
-    request = pb.GenerateRequest(text="are you there", sampling=pb.Sampling(max_tokens=4))
+def one_request(target: str, max_tokens: int = 4) -> dict:
+    """A Generate through the gateway at `target`; raises RpcError if it fails."""
+    request = pb.GenerateRequest(text="are you there", sampling=pb.Sampling(max_tokens=max_tokens))
     with grpc.insecure_channel(target) as channel:
         return events_of(pb_grpc.InferenceStub(channel).Generate(request, timeout=60))
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from cluster.config import ConfigError, embedded_default, load_config, parse_config
@@ -92,3 +94,42 @@ def test_router_and_admission_sections():
 def test_router_and_admission_errors_name_the_field(raw, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
+
+
+def test_lifecycle_autoscaling_and_controller_sections():
+    cfg = parse_config({"replicas": 0, "lifecycle": {"stuck_after_s": 5, "drain_grace_s": 2},
+                        "autoscaling": {"policy": "queue-depth", "min_replicas": 0, "max_replicas": 4,
+                                        "params": {"target": 3}},
+                        "controller": {"metrics_port": 9999}})
+    assert (cfg.lifecycle.stuck_after_s, cfg.lifecycle.drain_grace_s) == (5.0, 2.0)
+    a = cfg.autoscaling
+    assert (a.min_replicas, a.max_replicas, a.params) == (0, 4, {"target": 3.0})
+    assert cfg.controller.metrics_port == 9999
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"replicas": 0}, "replicas: 0 is out of range; allowed: 1 to 1024"),
+    ({"replicas": 5, "autoscaling": {"policy": "queue-depth", "max_replicas": 4}},
+     "replicas: 5 is out of range; allowed: 1 to 4"),
+    ({"autoscaling": {"min_replicas": 3, "max_replicas": 2}},
+     "autoscaling.max_replicas: 2 is out of range; allowed: 3"),
+    ({"autoscaling": {"window_s": 1, "period_s": 5}}, "autoscaling.window_s: 1.0 is out of range; allowed: 5.0"),
+    ({"autoscaling": {"params": {"target": "high"}}}, "autoscaling.params: expected a mapping of names to numbers"),
+    ({"lifecycle": {"start_backoff_s": 10, "start_backoff_max_s": 5}}, "lifecycle.start_backoff_max_s: 5.0 is out"),
+    ({"lifecycle": {"max_start_failures": 0}}, "lifecycle.max_start_failures: 0 is out of range"),
+    ({"ray_address": "ray://head:10001"},
+     "ray_address: ray://head:10001 is a Ray Client address, which cannot stream"),
+])
+def test_control_plane_errors_name_the_field(raw, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(raw)
+
+
+def test_an_unknown_autoscaling_policy_or_parameter_is_a_config_error_naming_it():
+    from cluster.controller import autoscale
+
+    with pytest.raises(ConfigError, match="autoscaling.policy: 'queue' is not an autoscaling policy; registered: "
+                                          "kv-pressure, queue-depth, ttft-slo"):
+        autoscale.check(parse_config({"autoscaling": {"policy": "queue"}}).autoscaling)
+    with pytest.raises(ConfigError, match="queue-depth: unknown parameter 'slo_s'; allowed: target"):
+        autoscale.check(parse_config({"autoscaling": {"policy": "queue-depth", "params": {"slo_s": 1}}}).autoscaling)
