@@ -22,7 +22,7 @@ from cluster.controller.reconcile import ReplicaState, ReplicaStatus, SlotStatus
 from cluster.controller.registry import Record, Registry
 from cluster.controller.sizing import Sizing
 from cluster.controller.status import ClusterStatus, ReplicaView, SlotView
-from cluster.replica.actor import ReplicaActor, actor_name
+from cluster.replica.actor import ACTOR_NAME_PREFIX, ReplicaActor, actor_name
 from cluster.types import GatewayReport, RoutingView
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Controller:
             outdated=r.info.template != s.plan.template(), error=r.error) for r in self._registry.all())
         slots = tuple(SlotView(k, v.failures, max(0.0, v.retry_at - now), v.given_up)
                       for k, v in sorted(s.slots.items()) if v.failures)
-        desired, reason, at = s.last_decision or (s.desired, "", 0.0)
+        _, reason, at = s.last_decision or (s.desired, "", 0.0)
         return ClusterStatus(plan=s.plan.digest(), desired=s.desired, replicas=replicas, slots=slots,
                              policy=s.plan.autoscaling.policy, decision=reason, decided_at=at,
                              controller_pid=os.getpid(), controller_started_at=self._started_at)
@@ -125,14 +125,23 @@ class Controller:
             await asyncio.sleep(self._state.plan.lifecycle.health_period_s)
 
     async def _adopt(self) -> None:
-        """Rebuilds the registry from the named replica actors alive in the cluster."""
+        """Rebuilds the registry from the named replica actors alive in the cluster. One the store
+        does not know (written by another release) is adopted if it says what it is, else stopped."""
         known = self._state.replicas
         for name in ray.util.list_named_actors():
-            rid = name.removeprefix(actor_name(""))
-            if name == rid or rid not in known:
+            if not name.startswith(ACTOR_NAME_PREFIX):
                 continue
+            rid, handle = name.removeprefix(ACTOR_NAME_PREFIX), ray.get_actor(name, namespace=NAMESPACE)
+            if rid not in known:
+                try:
+                    info = await asyncio.wait_for(handle.info.remote(), CALL_TIMEOUT_S)
+                except Exception:
+                    log.warning("replica %s is in no record and does not answer; stopping it", rid)
+                    self._registry.track(f"stop-{rid}", self._stop_actor(handle))
+                    continue
+                known[rid] = (info.slot, info.template)
             slot, template = known[rid]
-            record = self._registry.add(rid, slot, template, ray.get_actor(name))
+            record = self._registry.add(rid, slot, template, handle)
             self._registry.track(rid, self._bring_up(record))
         gone = set(known) - {r.info.replica_id for r in self._registry.all()}
         for rid in gone:

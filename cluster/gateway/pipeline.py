@@ -127,8 +127,7 @@ class Pipeline:
         return len(self._replicas.ready())
 
     def can_serve(self) -> bool:
-        """A replica is ready, or the cluster scales from zero and admission holds requests until one is."""
-        return bool(self._replicas.ready()) or self._replicas.cold_start
+        return self._replicas.can_serve()
 
     async def chat(self, request: ChatRequest, timeout_s: float | None = None) -> AsyncIterator[ChatEvent]:
         start, deadline = time.monotonic(), self._deadline(timeout_s)
@@ -207,7 +206,7 @@ class Pipeline:
     async def _tokens(self, request: EngineRequest, route: RouteRequest, timing: _Timing, deadline: _Deadline,
                       label: str):
         """Admits, routes and streams the request's chunks within its deadline."""
-        if not self._replicas.ready() and not self._replicas.cold_start:
+        if not self._replicas.can_serve():
             raise Unavailable(NO_REPLICA)  # with cold start, admission holds it until a replica is ready
         try:
             async with asyncio.timeout_at(deadline.at), self._admission.slot(route.priority_class):

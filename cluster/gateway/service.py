@@ -88,7 +88,7 @@ async def _track_readiness(gateway: GrpcGateway, replicas: ReplicaSet, stop: asy
     request (min_replicas 0); returns when asked to stop."""
     serving = False
     while not stop.is_set():
-        ready = bool(replicas.ready()) or replicas.cold_start
+        ready = replicas.can_serve()
         if ready != serving:
             serving = ready
             await gateway.set_serving(serving)

@@ -47,6 +47,10 @@ class ReplicaSet:
     def ready(self) -> list[Replica]:
         return list(self.replicas.values())
 
+    def can_serve(self) -> bool:
+        """A replica is ready, or the cluster scales from zero and admission holds requests until one is."""
+        return bool(self.replicas) or self.cold_start
+
     def mark_failed(self, replica_id: str) -> None:
         """Stops routing to a replica whose call failed until the controller announces it again."""
         if self.replicas.pop(replica_id, None) is not None:

@@ -54,6 +54,13 @@ def test_a_gateway_with_another_plan_is_refused_naming_the_fields(cluster, tmp_p
     assert "--apply" in gateway.log()
 
 
+def test_serve_joining_the_cluster_with_another_plan_is_refused_too(cluster, tmp_path):
+    """`serve` with a `ray_address` once attached to the running controller and ignored its own plan."""
+    serve = Role(cluster, tmp_path, "serve", LIFECYCLE + "engine:\n  max_num_seqs: 8\n")
+    assert serve.process.wait(120) == 1
+    assert "replica.settings.max_num_seqs: 16 → 8" in serve.log()
+
+
 def test_apply_rolls_the_new_plan_out_one_replica_at_a_time_while_requests_succeed(cluster, tmp_path):
     before = cluster.status()
     gateway = Role(cluster, tmp_path, "gateway", LIFECYCLE + "engine:\n  max_num_seqs: 8\n", "--apply")

@@ -9,7 +9,7 @@ import pytest
 
 from cluster import metrics
 from cluster.config import RouterConfig
-from cluster.errors import DeadlineExceeded, InvalidRequest
+from cluster.errors import DeadlineExceeded, InvalidRequest, Unavailable
 from cluster.gateway.admission import Admission
 from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.prepare import Preparer
@@ -25,14 +25,16 @@ LIMITS = Limits(model_name="m", max_model_len=1000, default_max_tokens=10, max_m
 
 
 class Replicas:
-    cold_start = False
-
     def __init__(self, *ids: str):
         self.replicas = {rid: Replica(rid, handle=rid) for rid in ids}
         self.failed: list[str] = []
+        self.cold_start = False
 
     def ready(self) -> list[Replica]:
         return list(self.replicas.values())
+
+    def can_serve(self) -> bool:
+        return bool(self.replicas) or self.cold_start
 
     def mark_failed(self, replica_id: str) -> None:
         self.failed.append(replica_id)
@@ -103,6 +105,27 @@ def test_a_draining_replica_hands_the_request_to_another_without_being_reported_
     assert [e.token_ids for e in events if isinstance(e, TextChunk)] == [[7], [8]]
     first, second = (replica for replica, _ in client.calls)
     assert first != second and p._replicas.failed == [] and [r.replica_id for r in p._replicas.ready()] == [second]
+
+
+def test_with_no_replica_a_request_is_refused_unless_the_cluster_scales_from_zero():
+    with pytest.raises(Unavailable, match="no replica is ready"):
+        generate(pipeline(ScriptedClient(DONE)))
+    p = pipeline(ScriptedClient(DONE))
+    p._replicas.cold_start = True
+
+    async def main():
+        waiting = asyncio.create_task(collect(p))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # held in admission while the first replica starts
+        p._replicas.replicas["cold"] = Replica("cold", handle="cold")
+        return await asyncio.wait_for(waiting, 5)
+
+    events = asyncio.run(main())
+    assert [e.token_ids for e in events if isinstance(e, TextChunk)] == [[7], [8]]
+
+
+async def collect(p: Pipeline) -> list:
+    return [e async for e in p.generate(GenerateRequest(token_ids=(1, 2, 3), sampling=Sampling(max_tokens=2)))]
 
 
 def test_engine_ids_are_the_gateways_own_whatever_the_caller_sends():

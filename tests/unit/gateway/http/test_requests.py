@@ -76,10 +76,11 @@ def test_responses_input_items_become_a_conversation():
 
 
 class NoReplicas:
-    cold_start = False
-
     def ready(self):
         return []
+
+    def can_serve(self):
+        return False
 
 
 def app(keys=frozenset()):
