@@ -44,14 +44,15 @@ LIFECYCLE = "lifecycle:\n  health_period_s: 0.5\n"
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--rate", type=float, default=4.0, help="requests per second while a burst is on")
-    p.add_argument("--burst-on", type=float, default=40.0)
-    p.add_argument("--burst-off", type=float, default=50.0)
+    p.add_argument("--rate", type=float, default=1.5, help="requests per second while a burst is on")
+    p.add_argument("--burst-on", type=float, default=50.0)
+    p.add_argument("--burst-off", type=float, default=40.0)
     p.add_argument("--duration", type=float, default=180.0, help="seconds of load per sizing")
-    p.add_argument("--output-tokens", type=int, default=64)
+    p.add_argument("--output-tokens", type=int, default=32)
     p.add_argument("--slo-ttft", type=float, default=2.0, help="seconds")
     p.add_argument("--target", type=float, default=3.0, help="queue-depth target: requests per replica")
-    p.add_argument("--scale-down-cooldown", type=float, default=30.0)
+    p.add_argument("--scale-down-cooldown", type=float, default=120.0,
+                   help="longer than a replica takes to start under load, or it is removed before it serves")
     args = p.parse_args()
     rows = {}
     for name, yaml in SIZINGS.items():
@@ -83,7 +84,7 @@ def run_sizing(name: str, yaml: str, args) -> dict:
                         str(args.burst_off), "--duration", str(args.duration), "--max-requests", "5000",
                         "--output-tokens", f"fixed:{args.output_tokens}", "--prompt-tokens", "fixed:128",
                         "--slo-ttft", str(args.slo_ttft), "--timeout", "120", "--out", str(out)],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, capture_output=True)  # its progress bar would drown the figures
         stop.set()
         sampler.join(10)
         requests = json.loads((out / "results.json").read_text())["requests"]

@@ -61,9 +61,10 @@ class LocalServe:
 
 @contextmanager
 def serving(work: Path, gateway_yaml: str = "", extra_yaml: str = "", cache: Path | None = None,
-            start_timeout_s: float = 300):
+            start_timeout_s: float = 300, ready_line: str = r"ready in [\d.]+ s"):
     """`oss-cluster serve` on free loopback ports with `gateway_yaml` lines under `gateway:` and
-    `extra_yaml` after them; yields a `LocalServe` once it prints that it is ready, stops it after."""
+    `extra_yaml` after them; yields a `LocalServe` once it prints `ready_line` (a regex; by default
+    that it is ready), stops it after."""
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     config = work / "cluster.yaml"
     config.write_text(f"gateway:\n  grpc_port: {grpc_port}\n  http_port: {http_port}\n  metrics_port: {metrics_port}\n"
@@ -79,7 +80,7 @@ def serving(work: Path, gateway_yaml: str = "", extra_yaml: str = "", cache: Pat
                        f"http://127.0.0.1:{metrics_port}/metrics", process, log_path, cache)
     try:
         deadline = time.monotonic() + start_timeout_s
-        while not re.search(r"ready in [\d.]+ s", local.log()):
+        while not re.search(ready_line, local.log()):
             if process.poll() is not None:
                 raise RuntimeError(f"oss-cluster serve exited with {process.returncode}:\n{local.log()[-4000:]}")
             if time.monotonic() > deadline:

@@ -17,6 +17,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from cluster.controller import backoff, store
+from cluster.controller.backoff import failure_reason
 from cluster.controller.plan import ClusterPlan, differing_fields
 from cluster.controller.reconcile import ReplicaState, ReplicaStatus, SlotStatus, decide
 from cluster.controller.registry import Record, Registry
@@ -229,12 +230,12 @@ class Controller:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = f"failed to start: {_reason(exc)}"
+            error = f"failed to start: {failure_reason(exc)}"
             log.error("replica %s %s", rid, error)
             self._registry.set_state(record, ReplicaState.DEAD, time.time(), error)
             slot = record.info.slot
             self._state.slots[slot] = backoff.start_failed(self._state.slots.get(slot, SlotStatus()), time.time(),
-                                                           _reason(exc), self._state.plan.lifecycle)
+                                                           failure_reason(exc), self._state.plan.lifecycle)
             await store.save(self._state)
 
     async def _drain(self, record: Record, now: float) -> None:
@@ -243,7 +244,7 @@ class Controller:
         try:
             await asyncio.wait_for(record.handle.drain.remote(), CALL_TIMEOUT_S)
         except Exception as exc:
-            await self._remove(record, f"could not drain: {_reason(exc)}")
+            await self._remove(record, f"could not drain: {failure_reason(exc)}")
 
     async def _remove(self, record: Record, why: str) -> None:
         """Out of the registry at once (its slot may be refilled); stopped and killed in the background."""
@@ -260,10 +261,3 @@ class Controller:
         except Exception:
             pass  # dead or stuck: killing it is all that is left
         ray.kill(handle, no_restart=True)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:300]

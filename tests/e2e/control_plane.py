@@ -54,11 +54,11 @@ def completed(outcome) -> bool:
                                                                          pb.FINISH_REASON_STOP)
 
 
-def one_request(target: str, max_tokens: int = 4) -> dict:
+def one_request(target: str, max_tokens: int = 4, timeout_s: float = 60) -> dict:
     """A Generate through the gateway at `target`; raises RpcError if it fails."""
     request = pb.GenerateRequest(text="are you there", sampling=pb.Sampling(max_tokens=max_tokens))
     with grpc.insecure_channel(target) as channel:
-        return events_of(pb_grpc.InferenceStub(channel).Generate(request, timeout=60))
+        return events_of(pb_grpc.InferenceStub(channel).Generate(request, timeout=timeout_s))
 
 
 def ray_address(cluster: Cluster) -> str:

@@ -72,3 +72,16 @@ def test_load_starts_a_second_replica_that_takes_traffic_and_its_end_scales_back
         assert len(ready_ids(back)) == 1
         assert load.failed == 0 and load.sent > 0
         assert cluster.metric("oss_cluster_replicas_desired") == 1
+
+
+def test_from_zero_the_first_request_starts_a_replica_and_waits_for_it_then_idle_scales_to_zero(tmp_path):
+    from_zero = AUTOSCALING.replace("min_replicas: 1", "min_replicas: 0") + \
+        "replicas: 0\nadmission:\n  max_queue_wait_s: 240\n"
+    with running_cluster(tmp_path, from_zero) as cluster:
+        assert cluster.status()["replicas"] == []
+        assert cluster.health() == 1  # SERVING: a request will start a replica
+        events = one_request(cluster.grpc_target, max_tokens=8, timeout_s=240)  # held while the replica starts
+        assert events["usage"][0].completion_tokens > 0
+        assert cluster.metric("oss_cluster_admission_wait_seconds_count", priority_class="interactive") >= 1
+        status_when(cluster, lambda s: s["desired"] == 0 and s["replicas"] == [], SCALE_DOWN_COOLDOWN_S + 60,
+                    "the idle cluster to scale to zero")
