@@ -119,7 +119,8 @@ def figures(requests: list[dict], samples: list, args) -> dict:
         bins.setdefault(int(r["started_s"]), []).append(r)
     violated = sum(1 for rs in bins.values() if any(r["error"] for r in rs) or p90(rs) > args.slo_ttft)
     replica_seconds = sum((b[0] - a[0]) * a[1] for a, b in zip(samples, samples[1:]))
-    scaled = next((t for t, ready, _ in samples if ready >= 2), None)
+    started_with_one = bool(samples) and samples[0][1] < 2
+    scaled = next((t for t, ready, _ in samples if ready >= 2), None) if started_with_one else None
     ttfts = sorted(r["ttft_s"] for r in requests if r["ttft_s"] is not None)
     return {"requests": len(requests), "failed": sum(1 for r in requests if r["error"]),
             "ttft_p50_s": percentile(ttfts, 0.5), "ttft_p90_s": percentile(ttfts, 0.9),

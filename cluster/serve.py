@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "serve.json"  # in the cache directory: how `oss-cluster status` finds the embedded default
 FIND_CONTROLLER_S = 120.0  # a gateway started beside a new cluster waits this long for its controller
+RECHECK_CONTROLLER_S = 10.0  # how often the controller role checks that the cluster still has one
 
 
 def start_ray(config: ClusterConfig, replica_logs: bool) -> None:
@@ -124,9 +125,13 @@ async def run_controller_role(config: ClusterConfig, cache_dir: Path, apply: boo
               "/metrics", flush=True)
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), 10)
+                await asyncio.wait_for(stop.wait(), RECHECK_CONTROLLER_S)
             except TimeoutError:
-                await ensure_controller(plan, apply=False)  # recreated if the cluster lost it (head restart)
+                if await find_controller(0, missing_ok=True) is None:  # the cluster lost it (a head restart)
+                    log.warning("the Ray cluster has no controller; creating it again with this config's plan")
+                    await watch.stop()
+                    watch = ControllerWatch(await ensure_controller(plan, apply=False))
+                    watch.start()
     finally:
         if watch:
             await watch.stop()

@@ -26,14 +26,17 @@ async def ensure_controller(plan: ClusterPlan, apply: bool):
     return handle
 
 
-async def find_controller(wait_s: float):
-    """The running controller; waits up to `wait_s` for one to appear (pods start in any order)."""
+async def find_controller(wait_s: float, missing_ok: bool = False):
+    """The running controller; waits up to `wait_s` for one to appear (pods start in any order).
+    Then raises ControllerError, or returns None if `missing_ok`."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
             return ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
         except ValueError:
             if time.monotonic() >= deadline:
+                if missing_ok:
+                    return None
                 raise ControllerError(f"no controller in the Ray cluster after {wait_s:.0f} s; start one with "
                                       "`oss-cluster controller --config FILE`") from None
         await asyncio.sleep(FIND_POLL_S)

@@ -69,7 +69,8 @@ class Profile:
                 raise PolicyError(f"params given for {name!r}, which the profile does not use")
             extra = sorted(set(given) - known)
             if extra:
-                raise PolicyError(f"{name}: unknown parameter {extra[0]!r}; allowed: {', '.join(sorted(known)) or 'none'}")
+                allowed = ", ".join(sorted(known)) or "none"
+                raise PolicyError(f"{name}: unknown parameter {extra[0]!r}; allowed: {allowed}")
         return cls([(n, build(Kind.FILTER, n, params.get(n, {}))) for n in filters],
                    [(n, build(Kind.SCORER, n, params.get(n, {})), w) for n, w in scorers.items()],
                    (picker, build(Kind.PICKER, picker, params.get(picker, {}))))

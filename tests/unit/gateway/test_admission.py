@@ -6,7 +6,7 @@ from cluster.errors import Overloaded
 from cluster.gateway.admission import Admission
 from cluster.types import PriorityClass
 
-I, B = PriorityClass.INTERACTIVE, PriorityClass.BATCH
+INTER, BATCH = PriorityClass.INTERACTIVE, PriorityClass.BATCH
 
 
 def admission(per_replica=1, queue=2, wait_s=5.0, replicas=1) -> Admission:
@@ -22,7 +22,7 @@ async def hold(adm: Admission, cls: PriorityClass, order: list, release: asyncio
 def test_within_capacity_admits_at_once():
     async def main():
         adm = admission(per_replica=2, replicas=2)
-        async with adm.slot(I), adm.slot(B), adm.slot(I), adm.slot(I):
+        async with adm.slot(INTER), adm.slot(BATCH), adm.slot(INTER), adm.slot(INTER):
             assert adm.running == 4 and adm.queued() == 0
         assert adm.running == 0
 
@@ -32,12 +32,12 @@ def test_within_capacity_admits_at_once():
 def test_interactive_waiters_go_before_batch_ones_that_came_earlier():
     async def main():
         adm, order, release = admission(queue=4), [], asyncio.Event()
-        tasks = [asyncio.create_task(hold(adm, I, order, release, "first"))]
+        tasks = [asyncio.create_task(hold(adm, INTER, order, release, "first"))]
         await asyncio.sleep(0)
-        for name, cls in (("batch1", B), ("batch2", B), ("inter", I)):
+        for name, cls in (("batch1", BATCH), ("batch2", BATCH), ("inter", INTER)):
             tasks.append(asyncio.create_task(hold(adm, cls, order, release, name)))
             await asyncio.sleep(0)
-        assert adm.queued(B) == 2 and adm.queued(I) == 1
+        assert adm.queued(BATCH) == 2 and adm.queued(INTER) == 1
         release.set()
         await asyncio.gather(*tasks)
         assert order == ["first", "inter", "batch1", "batch2"]
@@ -48,10 +48,10 @@ def test_interactive_waiters_go_before_batch_ones_that_came_earlier():
 def test_a_full_queue_sheds_the_newcomer_with_a_retry_hint():
     async def main():
         adm, release = admission(queue=1), asyncio.Event()
-        tasks = [asyncio.create_task(hold(adm, I, [], release, str(i))) for i in range(2)]
+        tasks = [asyncio.create_task(hold(adm, INTER, [], release, str(i))) for i in range(2)]
         await asyncio.sleep(0)
         with pytest.raises(Overloaded, match="queue is full") as shed:
-            async with adm.slot(I):
+            async with adm.slot(INTER):
                 pass
         assert shed.value.retry_after_s >= 1
         release.set()
@@ -63,12 +63,12 @@ def test_a_full_queue_sheds_the_newcomer_with_a_retry_hint():
 def test_interactive_displaces_the_newest_batch_request_from_a_full_queue():
     async def main():
         adm, order, release = admission(queue=2), [], asyncio.Event()
-        running = asyncio.create_task(hold(adm, I, order, release, "running"))
+        running = asyncio.create_task(hold(adm, INTER, order, release, "running"))
         await asyncio.sleep(0)
-        b1 = asyncio.create_task(hold(adm, B, order, release, "b1"))
-        b2 = asyncio.create_task(hold(adm, B, order, release, "b2"))
+        b1 = asyncio.create_task(hold(adm, BATCH, order, release, "b1"))
+        b2 = asyncio.create_task(hold(adm, BATCH, order, release, "b2"))
         await asyncio.sleep(0)
-        inter = asyncio.create_task(hold(adm, I, order, release, "inter"))
+        inter = asyncio.create_task(hold(adm, INTER, order, release, "inter"))
         await asyncio.sleep(0)
         with pytest.raises(Overloaded, match="displaced"):
             await b2
@@ -82,10 +82,10 @@ def test_interactive_displaces_the_newest_batch_request_from_a_full_queue():
 def test_waiting_past_the_limit_is_shed_and_frees_the_place():
     async def main():
         adm, release = admission(queue=4, wait_s=0.05), asyncio.Event()
-        running = asyncio.create_task(hold(adm, I, [], release, "running"))
+        running = asyncio.create_task(hold(adm, INTER, [], release, "running"))
         await asyncio.sleep(0)
         with pytest.raises(Overloaded, match="within the admission limit of 0.05 s"):
-            async with adm.slot(B):
+            async with adm.slot(BATCH):
                 pass
         assert adm.queued() == 0
         release.set()
@@ -97,9 +97,9 @@ def test_waiting_past_the_limit_is_shed_and_frees_the_place():
 def test_a_cancelled_waiter_leaves_no_trace_and_slots_are_not_leaked():
     async def main():
         adm, release = admission(queue=4), asyncio.Event()
-        running = asyncio.create_task(hold(adm, I, [], release, "running"))
+        running = asyncio.create_task(hold(adm, INTER, [], release, "running"))
         await asyncio.sleep(0)
-        waiter = asyncio.create_task(hold(adm, I, [], release, "gone"))
+        waiter = asyncio.create_task(hold(adm, INTER, [], release, "gone"))
         await asyncio.sleep(0)
         waiter.cancel()
         await asyncio.gather(waiter, return_exceptions=True)
@@ -115,7 +115,7 @@ def test_waiters_are_admitted_when_replicas_become_ready():
     async def main():
         ready = [0]
         adm = Admission(1, 4, 5.0, lambda: ready[0])
-        waiter = asyncio.create_task(hold(adm, I, [], asyncio.Event(), "w"))
+        waiter = asyncio.create_task(hold(adm, INTER, [], asyncio.Event(), "w"))
         await asyncio.sleep(0.05)
         assert adm.queued() == 1
         ready[0] = 1
