@@ -1,11 +1,6 @@
 from tests.unit.controller.factories import autoscaler, changes, counts, observation, simulate, spread, unpaced
 
 
-def kv(total: float):
-    """`total` replicas' worth of KV cache in use, shared by however many replicas there are."""
-    return lambda now, current: spread(now, current, kv_total=total)
-
-
 def test_the_policy_compares_mean_usage_with_the_target_and_counts_starting_replicas_as_empty():
     scaler = autoscaler("kv-pressure", max_step=10)
     decision = scaler.step(0, [observation(replicas=2, kv=0.9)], 2)
@@ -54,35 +49,3 @@ def test_usage_swinging_widely_changes_the_count_at_most_once_per_cool_down():
     decisions = simulate(scaler, swing, seconds=1200, current=2)
     assert unpaced(decisions, scaler.config, start=2) == []
     assert 0 < len(changes(decisions, start=2)) <= 1200 / scaler.config.scale_up_cooldown_s
-
-
-def test_the_scale_up_cool_down_holds_then_lets_the_next_step_through():
-    scaler = autoscaler("kv-pressure")
-    full = [observation(replicas=1, kv=1.0, queue=2)]
-    assert scaler.step(0, full, 1).desired == 2
-    held = scaler.step(5, [observation(replicas=2, kv=1.0, queue=2)], 2)
-    assert held.desired == 2 and held.reason.endswith("held by scale-up cool-down (25 s left)")
-    assert scaler.step(30, [observation(replicas=2, kv=1.0, queue=2)], 2).desired == 3
-
-
-def test_the_count_stays_within_min_and_max_replicas():
-    scaler = autoscaler("kv-pressure", min_replicas=2, max_replicas=3)
-    assert counts(simulate(scaler, kv(0.0), seconds=300, current=2)) == [2] * 60
-    assert max(counts(simulate(scaler, kv(10.0), seconds=300, current=2))) == 3
-
-
-def test_a_queued_request_starts_the_first_replica_at_once():
-    scaler = autoscaler("kv-pressure")
-    scaler.restore({"last_scale_up_at": 0.0, "last_change_at": 0.0})
-    decision = scaler.step(1, [observation(replicas=0, queue=1)], 0)
-    assert decision.desired == 1
-    assert decision.reason == "kv-pressure: no replica, 1 queued wants 1; cold start (1 queued)"
-
-
-def test_idle_replicas_go_to_zero_after_the_scale_down_cool_down():
-    scaler = autoscaler("kv-pressure")
-    def traffic_then_idle(now, current):
-        return spread(now, current, kv_total=0.5 if now < 60 else 0.0)
-    decisions = simulate(scaler, traffic_then_idle, seconds=400)
-    [(at, before, after)] = changes(decisions)
-    assert (before, after) == (1, 0) and at >= 60 + scaler.config.scale_down_cooldown_s

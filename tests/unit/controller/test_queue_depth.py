@@ -1,10 +1,6 @@
 from tests.unit.controller.factories import autoscaler, changes, counts, observation, simulate, spread, unpaced
 
 
-def steady(work: float):
-    return lambda now, current: spread(now, current, work)
-
-
 def test_the_policy_divides_all_held_requests_by_the_replica_count():
     scaler = autoscaler("queue-depth", {"target": 2.0}, max_step=10)
     window = [observation(replicas=2, running=2, waiting=1, queue=4)] * 2  # 10 requests on 2 replicas
@@ -54,36 +50,3 @@ def test_load_swinging_widely_changes_the_count_at_most_once_per_cool_down():
     decisions = simulate(scaler, swing, seconds=1200, current=2)
     assert unpaced(decisions, scaler.config, start=2) == []
     assert 0 < len(changes(decisions, start=2)) <= 1200 / scaler.config.scale_up_cooldown_s
-
-
-def test_the_scale_up_cool_down_holds_then_lets_the_next_step_through():
-    scaler = autoscaler("queue-depth")
-    busy = [observation(replicas=1, running=20)]
-    assert scaler.step(0, busy, 1).desired == 2
-    held = scaler.step(5, busy, 2)
-    assert held.desired == 2 and held.reason.endswith("held by scale-up cool-down (25 s left)")
-    assert scaler.step(30, busy, 2).desired == 3
-
-
-def test_the_count_stays_within_min_and_max_replicas():
-    scaler = autoscaler("queue-depth", min_replicas=2, max_replicas=3)
-    assert counts(simulate(scaler, steady(0), seconds=300, current=2)) == [2] * 60
-    assert max(counts(simulate(scaler, steady(500), seconds=300, current=2))) == 3
-
-
-def test_a_queued_request_starts_the_first_replica_at_once():
-    scaler = autoscaler("queue-depth")
-    scaler.restore({"last_scale_up_at": 0.0, "last_change_at": 0.0})
-    decision = scaler.step(1, [observation(replicas=0, queue=1)], 0)
-    assert decision.desired == 1
-    assert decision.reason == ("queue-depth: 1.0 requests with no replica (target 8 per replica) wants 1; "
-                               "cold start (1 queued)")
-
-
-def test_idle_replicas_go_to_zero_after_the_scale_down_cool_down():
-    scaler = autoscaler("queue-depth")
-    def traffic_then_idle(now, current):
-        return spread(now, current, 4 if now < 60 else 0)
-    decisions = simulate(scaler, traffic_then_idle, seconds=400)
-    assert changes(decisions) == [(changes(decisions)[0][0], 1, 0)]
-    assert changes(decisions)[0][0] >= 60 + scaler.config.scale_down_cooldown_s

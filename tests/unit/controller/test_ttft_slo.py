@@ -1,9 +1,4 @@
-from tests.unit.controller.factories import autoscaler, changes, counts, observation, simulate, spread, unpaced
-
-
-def busy(ttft: float):
-    """Replicas serving steadily with the given TTFT p90."""
-    return lambda now, current: spread(now, current, work=2 * current, ttft=ttft)
+from tests.unit.controller.factories import autoscaler, changes, observation, simulate, spread, unpaced
 
 
 def test_the_policy_scales_by_how_far_the_median_p90_is_above_the_objective():
@@ -61,37 +56,3 @@ def test_latency_swinging_widely_changes_the_count_at_most_once_per_cool_down():
     decisions = simulate(scaler, swing, seconds=1200, current=2)
     assert unpaced(decisions, scaler.config, start=2) == []
     assert 0 < len(changes(decisions, start=2)) <= 1200 / scaler.config.scale_up_cooldown_s
-
-
-def test_the_scale_up_cool_down_holds_then_lets_the_next_step_through():
-    scaler = autoscaler("ttft-slo")
-    slow = [observation(replicas=1, running=4, ttft=3.0)]
-    assert scaler.step(0, slow, 1).desired == 2
-    held = scaler.step(5, slow, 2)
-    assert held.desired == 2 and held.reason.endswith("held by scale-up cool-down (25 s left)")
-    assert scaler.step(30, slow, 2).desired == 3
-
-
-def test_the_count_stays_within_min_and_max_replicas():
-    scaler = autoscaler("ttft-slo", min_replicas=2, max_replicas=3)
-    assert counts(simulate(scaler, busy(0.1), seconds=300, current=2)) == [2] * 60
-    assert max(counts(simulate(scaler, busy(20.0), seconds=300, current=2))) == 3
-
-
-def test_a_queued_request_starts_the_first_replica_at_once():
-    scaler = autoscaler("ttft-slo")
-    scaler.restore({"last_scale_up_at": 0.0, "last_change_at": 0.0})
-    decision = scaler.step(1, [observation(replicas=0, queue=1)], 0)
-    assert decision.desired == 1
-    assert decision.reason == "ttft-slo: no replica, 1 queued wants 1; cold start (1 queued)"
-
-
-def test_idle_replicas_go_to_zero_after_the_scale_down_cool_down():
-    scaler = autoscaler("ttft-slo")
-    def traffic_then_idle(now, current):
-        return (spread(now, current, work=1, ttft=0.3) if now < 60
-                                                  else spread(now, current))
-    decisions = simulate(scaler, traffic_then_idle, seconds=400)
-    [(at, before, after)] = changes(decisions)
-    assert (before, after) == (1, 0) and at >= 60 + scaler.config.scale_down_cooldown_s
-    assert "no first token in the window, replicas idle" in decisions[int(at / 5)].reason
