@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from cluster.config import ConfigError, embedded_default, load_config
+from cluster.config import ConfigError, embedded_default, load_config, on_loopback
 from loadtest.cli import add_arguments as add_bench_arguments
 
 APPLY_HELP = ("if the cluster runs another plan, roll this config's out (replicas replaced one at a time) "
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 def keep_ray_on_loopback(address: str) -> None:
     """A cluster of this machine alone (no address, or a loopback one) stays on loopback: Ray must be
     told before it is imported, or it resolves "127.0.0.1" to the machine's address."""
-    if not address or address.startswith(("127.", "localhost")):
+    if not address or on_loopback(address):
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 

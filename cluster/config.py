@@ -142,6 +142,11 @@ class ClusterConfig:
         return Path(self.model.path).name if self.model.path else TINY_MODEL_NAME
 
 
+def on_loopback(ray_address: str) -> bool:
+    """Whether the address is of a Ray cluster on this machine's loopback."""
+    return ray_address.startswith(("127.", "localhost"))
+
+
 def embedded_default() -> ClusterConfig:
     """The configuration of `oss-cluster serve` with no arguments: one tiny CPU replica."""
     return ClusterConfig(

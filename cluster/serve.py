@@ -17,10 +17,10 @@ from pathlib import Path
 import ray
 from prometheus_client import start_http_server
 
-from cluster.config import ClusterConfig
+from cluster.config import ClusterConfig, on_loopback
 from cluster.controller.connect import check_plan, ensure_controller, find_controller
 from cluster.controller.controller import NAMESPACE
-from cluster.controller.plan import plan_from_config
+from cluster.controller.plan import ClusterPlan, plan_from_config
 from cluster.controller.watch import ControllerWatch
 from cluster.gateway.service import run_gateway
 from cluster.replica.tiny_model import ensure_tiny_model
@@ -57,9 +57,8 @@ def join_ray(address: str, replica_logs: bool = False) -> None:
             maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
         finally:
             quiet.setLevel(level)
-    loopback = address.startswith(("127.", "localhost"))
     ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=replica_logs, configure_logging=False,
-             **({"_node_ip_address": "127.0.0.1"} if loopback else {}))
+             **({"_node_ip_address": "127.0.0.1"} if on_loopback(address) else {}))
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -73,8 +72,7 @@ async def serve(config: ClusterConfig, cache_dir: Path, replica_logs: bool = Fal
     """Runs until SIGTERM/SIGINT (or `stop` is set), then drains and stops everything it started."""
     began = time.monotonic()
     stop = stop or asyncio.Event()
-    model_path = config.model.path or str(ensure_tiny_model(cache_dir / "models"))
-    plan = plan_from_config(config, model_path)  # a bad autoscaling policy fails before anything starts
+    plan = _plan(config, cache_dir)  # a bad autoscaling policy fails before anything starts
     start_ray(config, replica_logs)
     _stop_on_signals(stop)
     # A serve that started its own Ray owns the cluster and stops it; one joining a shared cluster
@@ -110,7 +108,7 @@ async def run_controller_role(config: ClusterConfig, cache_dir: Path, apply: boo
     follows it (metrics, log) until stopped. Stopping this process leaves the controller and the
     replicas running; if the Ray cluster lost the controller, this process creates it again."""
     stop = stop or asyncio.Event()
-    plan = plan_from_config(config, config.model.path or str(ensure_tiny_model(cache_dir / "models")))
+    plan = _plan(config, cache_dir)
     join_ray(config.ray_address)
     _stop_on_signals(stop)
     c = config.controller
@@ -146,8 +144,7 @@ async def run_gateway_role(config: ClusterConfig, cache_dir: Path, apply: bool,
     """`oss-cluster gateway`: one more gateway for a running cluster; refused if its plan differs."""
     began = time.monotonic()
     stop = stop or asyncio.Event()
-    model_path = config.model.path or str(ensure_tiny_model(cache_dir / "models"))
-    plan = plan_from_config(config, model_path)
+    plan = _plan(config, cache_dir)
     join_ray(config.ray_address)
     _stop_on_signals(stop)
     try:
@@ -157,6 +154,11 @@ async def run_gateway_role(config: ClusterConfig, cache_dir: Path, apply: bool,
     finally:
         ray.shutdown()
         print("oss-cluster: gateway stopped", flush=True)
+
+
+def _plan(config: ClusterConfig, cache_dir: Path) -> ClusterPlan:
+    """The config's plan; the embedded tiny model is generated (once) where no model path is given."""
+    return plan_from_config(config, config.model.path or str(ensure_tiny_model(cache_dir / "models")))
 
 
 def _sizing(config: ClusterConfig) -> str:

@@ -157,7 +157,7 @@ class Controller:
                                if r.state in (ReplicaState.READY, ReplicaState.DRAINING)))
         decision = self._sizing.step(now, self._registry.in_state(ReplicaState.READY), self._state.desired)
         if decision is not None:
-            self._state.desired, self._state.last_decision = decision
+            self._state.desired, self._state.last_decision = decision[0], decision
             self._state.autoscaler = self._sizing.state()
             await store.save(self._state)
         for record in self._registry.in_state(ReplicaState.DRAINING):
@@ -167,7 +167,8 @@ class Controller:
         actions = decide(self._state.desired, [self._status(r) for r in self._registry.all()], self._state.slots,
                          self._state.plan.template(), now, MAX_FAILED_CHECKS)
         for rid in actions.remove_ids:
-            await self._remove(self._registry.get(rid), self._registry.get(rid).error or "unhealthy")
+            record = self._registry.get(rid)
+            await self._remove(record, record.error or "unhealthy")
         for rid in actions.drain_ids:
             await self._drain(self._registry.get(rid), now)
         for slot in actions.start_slots:

@@ -44,19 +44,19 @@ class Sizing:
     def report(self, report: GatewayReport, now: float) -> None:
         self._reports[report.gateway_id] = (report, now)
 
-    def step(self, now: float, ready: list, desired: int) -> tuple[int, tuple[int, str, float]] | None:
-        """Observes; every `autoscaling.period_s` decides. Returns (desired, (desired, reason, time))
-        when the decision is due or the count must change, None otherwise."""
+    def step(self, now: float, ready: list, desired: int) -> tuple[int, str, float] | None:
+        """Observes; every `autoscaling.period_s` decides. Returns (desired, reason, time) when the
+        decision is due or the count must change, None otherwise."""
         if self._autoscaler is None:
             fixed = self._plan.replicas
-            return None if fixed == desired else (fixed, (fixed, f"fixed count {fixed}", now))
+            return None if fixed == desired else (fixed, f"fixed count {fixed}", now)
         auto = self._plan.autoscaling
         self._observe(now, ready)
         if now - self._decided_at < auto.period_s:
             return None
         self._decided_at = now
         decision = self._autoscaler.step(now, tuple(self._window), desired)
-        return decision.desired, (decision.desired, decision.reason, now)
+        return decision.desired, decision.reason, now
 
     def state(self) -> dict:
         return self._autoscaler.state() if self._autoscaler else {}

@@ -17,7 +17,7 @@ class ControllerWatch:
     def __init__(self, controller):
         self._controller = controller
         self._task: asyncio.Task | None = None
-        self._said = ""
+        self._unreachable = False  # said once per outage
         self._counts: tuple[int, int] | None = None
         self._failing_slots: set[str] = set()
 
@@ -33,14 +33,14 @@ class ControllerWatch:
         while True:
             try:
                 self.export(await asyncio.wait_for(self._controller.status.remote(), CALL_TIMEOUT_S))
-                if self._said == "unreachable":
+                if self._unreachable:
                     log.info("controller reachable again")
-                    self._said = ""
+                    self._unreachable = False
             except Exception as exc:  # restarting controller: keep the last figures, say so once
-                if self._said != "unreachable":
+                if not self._unreachable:
                     log.warning("controller unreachable (%s); it is restarted by Ray and adopts the replicas",
                                 type(exc).__name__)
-                    self._said = "unreachable"
+                    self._unreachable = True
             await asyncio.sleep(PERIOD_S)
 
     def export(self, status: ClusterStatus) -> None:
