@@ -14,6 +14,9 @@ import json
 from cluster.types import ChatRequest, Tool, ToolChoice
 
 CHANNEL, CONSTRAIN, MESSAGE, START, END = 200005, 200003, 200008, 200006, 200007
+# Harmony's markup: <|startoftext|> <|endoftext|> <|return|> <|constrain|> <|channel|> <|start|> <|end|>
+# <|message|> <|call|> <|endofprompt|>
+MARKUP = (199998, 199999, 200002, CONSTRAIN, CHANNEL, START, END, MESSAGE, 200012, 200018)
 MAX_JSON_WHITESPACE = 2  # at most this many whitespace characters in a row inside constrained JSON
 EMPTY_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
 
@@ -36,11 +39,11 @@ def structural_tag(request: ChatRequest, reasoning_max_tokens: int | None) -> st
             choices += [_tool_call(t) for t in request.tools]
     if not choices:
         return None
+    # The analysis text may hold any token but markup: as `any_text` closed by <|end|>, it swallowed
+    # <|end|><|start|>assistant<|channel|>final... too, so an unbounded budget constrained nothing.
+    thoughts = {"type": "any_tokens", "exclude_tokens": list(MARKUP), "max_tokens": reasoning_max_tokens}
     reasoning = {"type": "optional", "content": _sequence(
-        _token(CHANNEL), _text("analysis"),
-        {"type": "tag", "begin": _token(MESSAGE), "content": {"type": "any_text", "max_tokens": reasoning_max_tokens},
-         "end": _token(END)},
-        _token(START), _text("assistant"))}
+        _token(CHANNEL), _text("analysis"), _token(MESSAGE), thoughts, _token(END), _token(START), _text("assistant"))}
     answer = choices[0] if len(choices) == 1 else {"type": "or", "elements": choices}
     return json.dumps({"type": "structural_tag", "format": _sequence(reasoning, answer)})
 

@@ -1,9 +1,13 @@
 import json
 
-from cluster.harmony.constrain import CHANNEL, CONSTRAIN, END, MESSAGE, START, structural_tag
-from cluster.types import ToolChoice
+import pytest
+
+from cluster.harmony.constrain import CHANNEL, CONSTRAIN, END, MARKUP, MESSAGE, START, structural_tag
+from cluster.harmony.tokenizer_json import write_tokenizer
+from cluster.harmony.vocab import VOCAB_SIZE
+from cluster.types import Tool, ToolChoice
 from tests.factories import chat, weather_tool
-from cluster.types import Tool
+from tests.unit.harmony.harmony_tokens import encoding
 
 TIME = Tool("get_time", "", {"type": "object", "properties": {"utc": {"type": "boolean"}}})
 ANSWER = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
@@ -20,10 +24,9 @@ def answer_of(t: dict) -> dict:
     assert reasoning["type"] == "optional"  # free reasoning first
     steps = reasoning["content"]["elements"]
     assert steps[0] == {"type": "token", "token": CHANNEL} and steps[1]["value"] == "analysis"
-    assert steps[2]["begin"] == {"type": "token", "token": MESSAGE}
-    assert steps[2]["end"] == {"type": "token", "token": END}
-    assert steps[2]["content"] == {"type": "any_text", "max_tokens": 32}
-    assert steps[3] == {"type": "token", "token": START}
+    assert steps[2] == {"type": "token", "token": MESSAGE}
+    assert steps[3] == {"type": "any_tokens", "exclude_tokens": list(MARKUP), "max_tokens": 32}
+    assert steps[4:6] == [{"type": "token", "token": END}, {"type": "token", "token": START}]
     return answer
 
 
@@ -62,3 +65,42 @@ def test_json_schema_with_auto_tools_allows_either():
 def test_tool_without_parameters_gets_an_empty_object():
     answer = answer_of(tag(tools=(Tool("ping"),), tool_choice=ToolChoice.REQUIRED))
     assert answer["elements"][5]["json_schema"]["properties"] == {}
+
+
+@pytest.fixture(scope="module")
+def compiler(tmp_path_factory):
+    """xgrammar's compiler over the o200k Harmony tokenizer, as the engine builds it."""
+    import xgrammar
+    from transformers import PreTrainedTokenizerFast
+
+    directory = tmp_path_factory.mktemp("tokenizer")
+    write_tokenizer(directory)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(directory / "tokenizer.json"))
+    return xgrammar.GrammarCompiler(xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=VOCAB_SIZE))
+
+
+def accepted(compiler, tag_json: str, text: str) -> str:
+    """The longest prefix of `text` (Harmony markup as tokens) the constraint lets the engine produce."""
+    import xgrammar
+
+    matcher = xgrammar.GrammarMatcher(compiler.compile_structural_tag(tag_json))
+    tokens = encoding().encode(text, allowed_special="all")
+    taken = 0
+    while taken < len(tokens) and matcher.accept_token(tokens[taken]):
+        taken += 1
+    return encoding().decode(tokens[:taken])
+
+
+REASONING = "<|channel|>analysis<|message|>The user asks about the weather.<|end|><|start|>assistant"
+# then a stop token, which the engine allows once the constraint is complete
+CALL = '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}'
+
+
+@pytest.mark.parametrize("budget", [None, 64])
+def test_required_tool_choice_cannot_be_escaped_through_the_reasoning(compiler, budget):
+    """Unbounded reasoning (the default) once let a final answer pass inside the analysis text."""
+    tag_json = structural_tag(chat(tools=(weather_tool(),), tool_choice=ToolChoice.REQUIRED), budget)
+    assert accepted(compiler, tag_json, REASONING + CALL) == REASONING + CALL
+    assert accepted(compiler, tag_json, CALL) == CALL  # reasoning is optional
+    final = REASONING + "<|channel|>final<|message|>Sunny.<|return|>"
+    assert accepted(compiler, tag_json, final) == REASONING + "<|channel|>"
