@@ -79,9 +79,11 @@ def run_sizing(name: str, yaml: str, args) -> dict:
         sampler = threading.Thread(target=sample, args=(local.metrics_url, began, samples, stop), daemon=True)
         sampler.start()
         out = Path(tmp) / "bench"
-        subprocess.run([sys.executable, "-m", "cluster.cli", "bench", "--target", local.grpc_target, "--pattern",
-                        "burst", "--rate", str(args.rate), "--burst-on", str(args.burst_on), "--burst-off",
-                        str(args.burst_off), "--duration", str(args.duration), "--max-requests", "5000",
+        # The raw path, as in the recorded runs: it measures sizing, and needs no model that writes Harmony.
+        subprocess.run([sys.executable, "-m", "cluster.cli", "bench", "--target", local.grpc_target,
+                        "--endpoint", "completions", "--pattern", "burst", "--rate", str(args.rate),
+                        "--burst-on", str(args.burst_on), "--burst-off", str(args.burst_off),
+                        "--duration", str(args.duration), "--max-requests", "5000",
                         "--output-tokens", f"fixed:{args.output_tokens}", "--prompt-tokens", "fixed:128",
                         "--slo-ttft", str(args.slo_ttft), "--timeout", "120", "--out", str(out)],
                        check=True, capture_output=True)  # its progress bar would drown the figures

@@ -2,10 +2,13 @@
 
 Each profile gets a fresh cluster of 2 tiny CPU replicas (`oss-cluster serve` on loopback, started
 here and stopped here) and the same seeded workload: sessions that share a few long system prompts,
-each a conversation of several turns sent over gRPC `Generate` with its `session_id`, a bounded
-number of sessions at once. Engine prefix-cache counters are scraped from the gateway's metrics
-before and after. Prints a table and the ratios default / round-robin; writes JSON. Run from the
-repository root (about 3 minutes of cluster start-up per profile and round, plus the workload):
+each a conversation of several turns sent over gRPC `Chat` with its `session_id` (the system prompt
+as developer instructions, the earlier user turns and the answers the stream returned, then the new
+user turn), a bounded number of sessions at once. Time to first token is the time to the first
+visible delta; output tokens are the server's count. Engine prefix-cache counters are scraped from
+the gateway's metrics before and after. Prints a table and the ratios default / round-robin; writes
+JSON. Run from the repository root (about 3 minutes of cluster start-up per profile and round, plus
+the workload):
 
     .venv/bin/python benchmarks/routing.py --out benchmarks/results/routing.json
 
@@ -19,12 +22,12 @@ import json
 import os
 import platform
 import random
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -34,6 +37,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from cluster.chat_client import REASONING_EFFORTS
+from loadtest.clients import Reply, Timer, read_chat
 from loadtest.local_cluster import free_port, stop_serve
 from loadtest.workload import WORDS
 
@@ -44,7 +49,6 @@ PROFILES = {  # run in this order; the default profile is what `router:` left ou
 }
 QUERIED, HITS = "oss_cluster_replica_prefix_cache_queried_tokens", "oss_cluster_replica_prefix_cache_hit_tokens"
 ROUTED, READY = "oss_cluster_routed_requests_total", "oss_cluster_replicas_ready"
-SPECIAL = re.compile(r"<\|[^|<>]*\|>")  # Harmony special tokens, kept out of the replayed answers
 
 
 def words(rng: random.Random, n: int) -> str:
@@ -59,14 +63,16 @@ def plan(args) -> list[dict]:
              "users": [words(rng, args.turn_tokens) for _ in range(args.turns)]} for i in range(args.sessions)]
 
 
-def harmony_prompt(system: str, history: list[tuple[str, str]]) -> str:
-    """Developer instructions, then the (user, assistant) turns; the last assistant answer is to come."""
-    text = f"<|start|>developer<|message|># Instructions\n\n{system}<|end|>"
-    for user, answer in history:
-        text += f"<|start|>user<|message|>{user}<|end|>"
-        if answer is not None:
-            text += f"<|start|>assistant<|channel|>final<|message|>{answer}<|end|>"
-    return text + "<|start|>assistant"
+def chat_messages(system: str, history: list[tuple[str, str]], user: str) -> list[pb.Message]:
+    """Developer instructions, the earlier (user, answer) turns, then the new user turn. An empty
+    answer (no final text: cut by max_tokens, or not valid Harmony) is left out, as the API refuses
+    an assistant message without content."""
+    messages = [pb.Message(role=pb.ROLE_DEVELOPER, content=system)]
+    for said, answer in history:
+        messages.append(pb.Message(role=pb.ROLE_USER, content=said))
+        if answer:
+            messages.append(pb.Message(role=pb.ROLE_ASSISTANT, content=answer))
+    return messages + [pb.Message(role=pb.ROLE_USER, content=user)]
 
 
 def scrape(url: str) -> dict:
@@ -117,25 +123,22 @@ def stop_cluster(proc: subprocess.Popen) -> None:
     stop_serve(proc, grace_s=90)
 
 
-async def one_turn(stub, session: dict, turn: int, prompt: str, args, timeout: float) -> tuple[dict, str]:
-    request = pb.GenerateRequest(text=prompt, session_id=session["id"], sampling=pb.Sampling(
-        max_tokens=args.output_tokens, seed=args.seed * 1_000_003 + session["index"] * 1000 + turn))
-    start, ttft, tokens, text, error = time.perf_counter(), None, 0, "", None
+async def one_turn(stub, session: dict, turn: int, messages: list[pb.Message], args, run_start: float,
+                   timeout: float) -> tuple[dict, str]:
+    """One Chat request of the session; returns its record and the answer's content."""
+    seed = args.seed * 1_000_003 + session["index"] * 1000 + turn
+    request = pb.ChatRequest(messages=messages, session_id=session["id"],
+                             reasoning_effort=REASONING_EFFORTS[args.reasoning_effort],
+                             sampling=pb.Sampling(max_tokens=args.output_tokens, seed=seed))
+    timer, reply, error = Timer(run_start), Reply(), None
     try:
-        async for event in stub.Generate(request, timeout=timeout):
-            if event.HasField("tokens") and event.tokens.token_ids:
-                ttft = ttft if ttft is not None else time.perf_counter() - start
-                tokens += len(event.tokens.token_ids)
-                text += event.tokens.text
-            elif event.HasField("usage"):
-                tokens = event.usage.completion_tokens
-            elif event.HasField("finish") and event.finish.reason == pb.FINISH_REASON_ERROR:
-                error = "FINISH_REASON_ERROR"
+        reply = await read_chat(stub.Chat(request, timeout=timeout), timer)
     except grpc.aio.AioRpcError as exc:
         error = exc.code().name
-    return ({"session": session["id"], "turn": turn, "prompt_chars": len(prompt), "ttft_s": ttft,
-             "e2e_s": time.perf_counter() - start, "output_tokens": tokens, "error": error},
-            SPECIAL.sub("", text))
+    result = timer.result(turn, error=error, tokens=reply.completion_tokens, finish_reason=reply.finish_reason)
+    return ({"session": session["id"], "turn": turn, "prompt_chars": sum(len(m.content) for m in messages),
+             "ttft_s": result.ttft_s, "e2e_s": result.e2e_s, "output_tokens": result.output_tokens,
+             "finish_reason": result.finish_reason, "error": result.error}, reply.content)
 
 
 async def run_workload(address: str, sessions: list[dict], args) -> tuple[list[dict], float]:
@@ -153,13 +156,13 @@ async def run_workload(address: str, sessions: list[dict], args) -> tuple[list[d
                     remaining = deadline - time.perf_counter()
                     if remaining < 1:
                         return
-                    history.append((user, None))
-                    record, answer = await one_turn(stub, session, turn, harmony_prompt(session["system"], history),
-                                                    args, min(args.timeout, remaining))
+                    messages = chat_messages(session["system"], history, user)
+                    record, answer = await one_turn(stub, session, turn, messages, args, start,
+                                                    min(args.timeout, remaining))
                     records.append(record)
                     if record["error"]:
                         break  # the conversation cannot go on without its answer
-                    history[-1] = (user, answer)
+                    history.append((user, answer))
 
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     return records, time.perf_counter() - start
@@ -188,6 +191,7 @@ def summarize(rounds: list[dict]) -> dict:
     ok = [r for r in records if not r["error"]]
     ttft = np.array([r["ttft_s"] for r in ok if r["ttft_s"] is not None]) * 1000
     wall, queried = sum(r["wall_s"] for r in rounds), sum(r["queried_tokens"] for r in rounds)
+    finishes = Counter(r["finish_reason"] for r in ok if r["finish_reason"])
     routed: dict[str, float] = {}
     for rnd in rounds:
         for replica, n in rnd["routed"].items():
@@ -197,7 +201,8 @@ def summarize(rounds: list[dict]) -> dict:
             "ttft_p50_ms": pct(ttft, 50), "ttft_p99_ms": pct(ttft, 99),
             "e2e_p50_ms": pct(np.array([r["e2e_s"] for r in ok]) * 1000, 50),
             "output_tokens_per_s": sum(r["output_tokens"] for r in ok) / wall,
-            "requests_per_s": len(ok) / wall, "wall_s": wall, "routed_per_replica": routed}
+            "requests_per_s": len(ok) / wall, "wall_s": wall, "routed_per_replica": routed,
+            "finish_reasons": dict(sorted(finishes.items()))}
 
 
 def ratio(a: float, b: float) -> float | None:
@@ -215,7 +220,10 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=16)
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--turn-tokens", type=int, default=64, help="words per user message")
-    parser.add_argument("--output-tokens", type=int, default=32)
+    parser.add_argument("--output-tokens", type=int, default=96,
+                        help="max_tokens per turn, reasoning included (the tiny model finishes within it)")
+    parser.add_argument("--reasoning-effort", choices=list(REASONING_EFFORTS), default="low",
+                        help="of every turn; low keeps the reasoning short within --output-tokens")
     parser.add_argument("--concurrency", type=int, default=4, help="sessions active at once")
     parser.add_argument("--max-duration", type=float, default=300, help="seconds of workload per profile and round")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per request")
@@ -255,6 +263,8 @@ def main() -> int:
         print(f"{name:<12} {s['requests']:>5} {s['errors']:>4} {hits} "
               f"{ms(s['ttft_p50_ms'])} {ms(s['ttft_p99_ms'])} {ms(s['e2e_p50_ms'])} "
               f"{s['output_tokens_per_s']:>7.1f} {s['requests_per_s']:>6.2f}  {split}")
+    for name, s in summary.items():
+        print(f"{name} finish reasons: " + (", ".join(f"{k} {n}" for k, n in s["finish_reasons"].items()) or "-"))
     print("\ndefault / round-robin: " + ", ".join(f"{k} x{v:.2f}" if v is not None else f"{k} n/a"
                                                   for k, v in ratios.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)

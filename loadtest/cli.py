@@ -22,9 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-requests", type=int, default=1000, help="most requests to send (default: %(default)s)")
     p.add_argument("--api", choices=["grpc", "http"], default="grpc")
     p.add_argument("--target", help="gRPC address or HTTP base URL (default: the embedded default's)")
-    p.add_argument("--endpoint", choices=["completions", "chat"], default="completions",
-                   help="completions: a Harmony prompt to Generate / /v1/completions; chat: Chat / "
-                        "/v1/chat/completions (default: %(default)s)")
+    p.add_argument("--endpoint", choices=["chat", "completions"], default="chat",
+                   help="chat: messages to Chat / /v1/chat/completions, time to first token = first visible "
+                        "reasoning, content or tool-call delta; completions: the raw path, a hand-built Harmony "
+                        "prompt to Generate / /v1/completions, first generated token (default: %(default)s)")
     p.add_argument("--model", default="tiny-gpt-oss", help="model name for the HTTP API")
     p.add_argument("--pattern", choices=PATTERNS, default="concurrency")
     p.add_argument("--concurrency", type=int, default=4, help="closed loop: requests in flight")
@@ -32,7 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--burst-on", type=float, default=5.0, help="burst pattern: seconds on")
     p.add_argument("--burst-off", type=float, default=5.0, help="burst pattern: seconds off")
     p.add_argument("--prompt-tokens", default="fixed:128", help="fixed:N | uniform:LO:HI | lognormal:MEDIAN:SIGMA")
-    p.add_argument("--output-tokens", default="fixed:64", help="as --prompt-tokens")
+    p.add_argument("--output-tokens", default="fixed:64",
+                   help="max_tokens of each request, as --prompt-tokens; a model that ends its answer sooner "
+                        "generates fewer")
     p.add_argument("--shared-prefix-fraction", type=float, default=0.0)
     p.add_argument("--reasoning-mix", default="low=1", help="e.g. low=0.6,medium=0.3,high=0.1")
     p.add_argument("--seed", type=int, default=0)
@@ -94,6 +97,9 @@ def bench(args: argparse.Namespace) -> int:
         [(args.rate if args.pattern != "concurrency" else summary["requests_per_s"], summary["slo_attainment"])]
     write_png(args.out / "report.png", results, offered)
     print(table(summary))
+    if summary["succeeded"] and not summary["ttft_s"]["count"] and args.endpoint == "chat":
+        print("no answer had a visible token, so there is no time to first token: a model that does not write "
+              "valid Harmony shows nothing on chat; measure it with --endpoint completions")
     print(f"wrote {args.out / 'results.json'} and {args.out / 'report.png'}"
           + (" (interrupted: partial results)" if interrupted else ""))
     return 130 if interrupted else 0

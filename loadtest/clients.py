@@ -1,7 +1,13 @@
-"""Clients that send one planned request and time it: gRPC (cluster.v1) and HTTP (OpenAI API)."""
+"""Clients that send one planned request and time it: gRPC (cluster.v1) and HTTP (OpenAI API).
+
+On the chat endpoints the time to first token is the time to the first visible delta (reasoning,
+content or a tool call): the Harmony headers before it are generated but never shown. Output
+tokens are the server's count (usage), reasoning included.
+"""
 
 import json
 import time
+from dataclasses import dataclass
 
 import grpc
 import httpx
@@ -12,6 +18,8 @@ from cluster.chat_client import REASONING_EFFORTS
 from loadtest.stats import RequestResult
 from loadtest.workload import PlannedRequest
 
+VISIBLE_CHAT_EVENTS = ("reasoning_delta", "content_delta", "tool_call")
+STREAM_FAILED = "FINISH_REASON_ERROR"  # the error of a stream that ended in an error finish, not a status
 
 
 def harmony_prompt(r: PlannedRequest) -> str:
@@ -21,7 +29,15 @@ def harmony_prompt(r: PlannedRequest) -> str:
             f"<|start|>user<|message|>{r.prompt}<|end|><|start|>assistant")
 
 
-class _Timer:
+def finish_name(reason: int) -> str:
+    """A proto FinishReason as the HTTP API spells it: stop, length, tool_calls, invalid_output..."""
+    return pb.FinishReason.Name(reason).removeprefix("FINISH_REASON_").lower()
+
+
+FINISH_NAMES = frozenset(finish_name(value) for value in pb.FinishReason.values())
+
+
+class Timer:
     """Collects arrival times of generated tokens."""
 
     def __init__(self, run_start: float):
@@ -43,12 +59,69 @@ class _Timer:
         self.last = now
         self.tokens += n
 
-    def result(self, index: int, error: str | None = None, tokens: int | None = None) -> RequestResult:
+    def result(self, index: int, error: str | None = None, tokens: int | None = None,
+               finish_reason: str | None = None) -> RequestResult:
+        """`tokens`: the server's count where it sent one; else the tokens (or deltas) seen arriving."""
         end = time.perf_counter()
+        if error is None and finish_reason == "error":
+            error = STREAM_FAILED
         return RequestResult(index=index, started_s=self.start - self.run_start,
                              ttft_s=None if self.first is None else self.first - self.start,
                              inter_token_s=tuple(self.gaps), e2e_s=end - self.start,
-                             output_tokens=self.tokens if tokens is None else tokens, error=error)
+                             output_tokens=self.tokens if tokens is None else tokens, error=error,
+                             finish_reason=finish_reason)
+
+
+@dataclass
+class Reply:
+    """What a stream said, beside its timing."""
+
+    content: str = ""  # the answer's visible text (content deltas, or completion text)
+    completion_tokens: int | None = None  # from usage, when the server sent it
+    finish_reason: str | None = None
+    error: str | None = None  # an error event inside an HTTP stream that had started
+
+
+async def read_chat(events, timer: Timer) -> Reply:
+    """Reads a gRPC Chat stream to its end, timing each visible delta on `timer` (a delta per engine
+    step; the exact token count comes with usage). Raises what the call raises (grpc.aio.AioRpcError)."""
+    reply = Reply()
+    async for event in events:
+        kind = event.WhichOneof("event")
+        if kind in VISIBLE_CHAT_EVENTS:
+            timer.tokens_arrived(1)
+            if kind == "content_delta":
+                reply.content += event.content_delta
+        elif kind == "usage":
+            reply.completion_tokens = event.usage.completion_tokens
+        elif kind == "finish":
+            reply.finish_reason = finish_name(event.finish.reason)
+    return reply
+
+
+async def read_sse(lines, timer: Timer) -> Reply:
+    """Reads an OpenAI server-sent event stream (chat or completion chunks) to its end or its first
+    error event, timing each chunk that carries text, reasoning or tool calls on `timer`; the
+    opening chunk of a chat stream (role, empty content) shows nothing and is not timed."""
+    reply = Reply()
+    async for line in lines:
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        event = json.loads(line[6:])
+        if "error" in event:
+            reply.error = str(event["error"].get("code", "stream_error"))
+            return reply
+        if event.get("usage"):
+            reply.completion_tokens = event["usage"]["completion_tokens"]
+        choice = (event.get("choices") or [{}])[0]
+        delta = choice.get("delta") or {}
+        if choice.get("text") or delta.get("content") or delta.get("reasoning_content") or delta.get("tool_calls"):
+            timer.tokens_arrived(1)  # a chunk per engine step; the exact count comes with usage
+            reply.content += choice.get("text") or delta.get("content") or ""
+        if choice.get("finish_reason"):  # our `stop_reason` says more (invalid_output...) where it is set
+            stop_reason = choice.get("stop_reason")
+            reply.finish_reason = stop_reason if stop_reason in FINISH_NAMES else choice["finish_reason"]
+    return reply
 
 
 class GrpcClient:
@@ -60,28 +133,26 @@ class GrpcClient:
         self._metadata = [("authorization", f"Bearer {api_key}")] if api_key else None
 
     async def send(self, r: PlannedRequest, run_start: float) -> RequestResult:
-        timer = _Timer(run_start)
+        timer = Timer(run_start)
         sampling = pb.Sampling(max_tokens=r.max_tokens, seed=r.index)
         try:
             if self._endpoint == "completions":
                 call = self._stub.Generate(pb.GenerateRequest(text=harmony_prompt(r), sampling=sampling),
                                            timeout=self._timeout_s, metadata=self._metadata)
+                finish = None
                 async for event in call:
-                    if event.HasField("tokens"):
+                    kind = event.WhichOneof("event")
+                    if kind == "tokens":
                         timer.tokens_arrived(len(event.tokens.token_ids))
-                return timer.result(r.index)
+                    elif kind == "finish":
+                        finish = finish_name(event.finish.reason)
+                return timer.result(r.index, finish_reason=finish)
             messages = ([pb.Message(role=pb.ROLE_DEVELOPER, content=r.system)] if r.system else []) + \
                 [pb.Message(role=pb.ROLE_USER, content=r.prompt)]
             request = pb.ChatRequest(messages=messages, reasoning_effort=REASONING_EFFORTS[r.reasoning_effort],
                                      sampling=sampling)
-            usage = None
-            async for event in self._stub.Chat(request, timeout=self._timeout_s, metadata=self._metadata):
-                kind = event.WhichOneof("event")
-                if kind in ("reasoning_delta", "content_delta", "tool_call"):
-                    timer.tokens_arrived(1)  # a delta per engine step; the exact count comes with usage
-                elif kind == "usage":
-                    usage = event.usage
-            return timer.result(r.index, tokens=usage.completion_tokens if usage else None)
+            reply = await read_chat(self._stub.Chat(request, timeout=self._timeout_s, metadata=self._metadata), timer)
+            return timer.result(r.index, tokens=reply.completion_tokens, finish_reason=reply.finish_reason)
         except grpc.aio.AioRpcError as exc:
             return timer.result(r.index, error=exc.code().name)
 
@@ -98,7 +169,7 @@ class HttpClient:
         self._model = model
 
     async def send(self, r: PlannedRequest, run_start: float) -> RequestResult:
-        timer = _Timer(run_start)
+        timer = Timer(run_start)
         common = {"model": self._model, "max_tokens": r.max_tokens, "seed": r.index, "stream": True,
                   "stream_options": {"include_usage": True}}
         if self._endpoint == "completions":
@@ -108,26 +179,14 @@ class HttpClient:
                 [{"role": "user", "content": r.prompt}]
             path, body = "/v1/chat/completions", {**common, "messages": messages,
                                                   "reasoning_effort": r.reasoning_effort}
-        tokens = None
         try:
             async with self._client.stream("POST", path, json=body) as response:
                 if response.status_code != 200:
                     await response.aread()
                     return timer.result(r.index, error=str(response.status_code))
-                async for line in response.aiter_lines():
-                    if not line.startswith("data: ") or line == "data: [DONE]":
-                        continue
-                    event = json.loads(line[6:])
-                    if "error" in event:
-                        return timer.result(r.index, error=str(event["error"].get("code", "stream_error")))
-                    if event.get("usage"):
-                        tokens = event["usage"]["completion_tokens"]
-                    choice = (event.get("choices") or [{}])[0]
-                    delta = choice.get("delta") or {}
-                    if choice.get("text") or delta.get("content") or delta.get("reasoning_content") or \
-                            delta.get("tool_calls"):
-                        timer.tokens_arrived(1)
-            return timer.result(r.index, tokens=tokens)
+                reply = await read_sse(response.aiter_lines(), timer)
+            return timer.result(r.index, error=reply.error, tokens=reply.completion_tokens,
+                                finish_reason=reply.finish_reason)
         except httpx.TimeoutException:
             return timer.result(r.index, error="timeout")
         except httpx.HTTPError as exc:

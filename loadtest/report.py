@@ -39,6 +39,11 @@ def table(summary: dict) -> str:
     for key, name in (("ttft_s", "time to first token"), ("inter_token_s", "inter-token"), ("e2e_s", "end to end")):
         d = summary[key]
         lines.append(f"{name:<18}{ms(d['p50']):>10}{ms(d['p90']):>10}{ms(d['p99']):>10}{ms(d['mean']):>10}")
+    tokens = summary["output_tokens"]
+    if tokens["count"]:  # answers that end on their own are shorter than max_tokens, so tokens/s alone misleads
+        finishes = ", ".join(f"{reason} {n}" for reason, n in summary["finish_reasons"].items())
+        lines.append(f"output tokens per request: p50 {tokens['p50']:.0f}, mean {tokens['mean']:.1f}"
+                     + (f"; finish reasons: {finishes}" if finishes else ""))
     if summary["errors_by_code"]:
         lines.append("errors: " + ", ".join(f"{code} {n}" for code, n in summary["errors_by_code"].items()))
     return "\n".join(lines)

@@ -14,8 +14,9 @@ class RequestResult:
     ttft_s: float | None  # None when no token arrived
     inter_token_s: tuple[float, ...]
     e2e_s: float
-    output_tokens: int
+    output_tokens: int  # as the server counted them (usage); a model that ends its answer stops short of max_tokens
     error: str | None = None  # a status code name (gRPC) or number (HTTP); None on success
+    finish_reason: str | None = None  # stop, length, tool_calls, invalid_output...; None if no finish arrived
 
     @property
     def mean_inter_token_s(self) -> float | None:
@@ -52,6 +53,7 @@ def summarize(results: list[RequestResult], wall_s: float, slo: Slo) -> dict:
     """The figures of a run; latencies over successful requests, rates over the run's wall time."""
     ok = [r for r in results if r.error is None]
     errors = Counter(r.error for r in results if r.error is not None)
+    finishes = Counter(r.finish_reason for r in ok if r.finish_reason is not None)
     return {
         "requests": len(results), "succeeded": len(ok), "wall_s": wall_s,
         "error_rate": (len(results) - len(ok)) / len(results) if results else 0.0,
@@ -65,4 +67,5 @@ def summarize(results: list[RequestResult], wall_s: float, slo: Slo) -> dict:
         "inter_token_s": distribution([t for r in ok for t in r.inter_token_s]),
         "e2e_s": distribution([r.e2e_s for r in ok]),
         "output_tokens": distribution([float(r.output_tokens) for r in ok]),
+        "finish_reasons": dict(sorted(finishes.items())),
     }

@@ -3,8 +3,8 @@ import pytest
 from loadtest.stats import RequestResult, Slo, percentile, summarize
 
 
-def result(i, ttft=0.5, itl=(0.02, 0.04), e2e=1.0, tokens=3, error=None):
-    return RequestResult(i, 0.0, ttft, itl, e2e, tokens, error)
+def result(i, ttft=0.5, itl=(0.02, 0.04), e2e=1.0, tokens=3, error=None, finish="stop"):
+    return RequestResult(i, 0.0, ttft, itl, e2e, tokens, error, finish)
 
 
 def test_percentile_by_hand():
@@ -28,6 +28,15 @@ def test_summary_by_hand():
     assert s["goodput_requests_per_s"] == 0.5 and s["slo_attainment"] == 0.2
     assert s["ttft_s"]["p50"] == 0.5 and s["ttft_s"]["count"] == 3
     assert s["inter_token_s"]["count"] == 5  # 2 + 2 + 1 gaps of the successful requests
+
+
+def test_answers_that_end_on_their_own_count_as_long_as_they_came():
+    results = [result(0, tokens=64, finish="length"), result(1, tokens=9), result(2, tokens=20),
+               result(3, tokens=0, error="UNAVAILABLE", finish=None)]
+    s = summarize(results, wall_s=1.0, slo=Slo())
+    assert s["output_tokens_per_s"] == 93  # what was generated, not 3 x max_tokens
+    assert s["output_tokens"]["p50"] == 20 and s["output_tokens"]["mean"] == 31
+    assert s["finish_reasons"] == {"length": 1, "stop": 2}  # of the successful requests
 
 
 def test_empty_run():
