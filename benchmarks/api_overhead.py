@@ -26,7 +26,7 @@ import numpy as np
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
-from cluster.replica.tiny_model import ensure_tiny_model
+from cluster.tinymodel import ensure_tiny_model
 from loadtest.local_cluster import free_port
 
 MODEL = "tiny-gpt-oss"

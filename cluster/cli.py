@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("b", type=Path)
     p = sub.add_parser("validate-config", help="check a cluster.yaml and print the settings it yields")
     p.add_argument("file")
-    p = sub.add_parser("make-tiny-model", help="generate the tiny gpt-oss model and print its directory")
+    p = sub.add_parser("make-tiny-model", help="write the tiny gpt-oss model and print its directory")
+    p.add_argument("--variant", choices=["trained", "random"], default="trained",
+                   help="trained: speaks Harmony (the embedded default); random: untrained weights "
+                        "(default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, help="default: $OSS_CLUSTER_CACHE or ~/.cache/oss-cluster")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("OSS_CLUSTER_LOG_LEVEL", "INFO"),
@@ -151,9 +154,9 @@ def _validate_config(args) -> int:
 
 
 def _make_tiny_model(args) -> int:
-    from cluster.replica.tiny_model import ensure_tiny_model
+    from cluster.tinymodel import ensure_tiny_model
 
-    print(ensure_tiny_model((args.cache_dir or cache_dir()) / "models"))
+    print(ensure_tiny_model((args.cache_dir or cache_dir()) / "models", args.variant))
     return 0
 
 

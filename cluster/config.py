@@ -11,6 +11,7 @@ LAYOUTS_AVAILABLE = ("tp1", "tp2")
 KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")
 DEVICES = ("cpu", "gpu")
 TINY_MODEL_NAME = "tiny-gpt-oss"
+TINY_VARIANTS = ("trained", "random")  # of the embedded tiny model: docs/tiny-model.md
 
 
 class ConfigError(ValueError):
@@ -20,6 +21,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = ""  # empty: the embedded tiny model, generated on first use
+    tiny_variant: str = "trained"  # with no path: "trained" (speaks Harmony) or "random" (untrained weights)
     name: str = ""  # the name callers put in `model`; defaults to the directory name
 
 
@@ -234,6 +236,10 @@ def _check(cfg: ClusterConfig) -> None:
         raise ConfigError(f"layout: {cfg.layout!r} is not a layout; allowed: {', '.join(LAYOUTS_AVAILABLE)}")
     if cfg.device and cfg.device not in DEVICES:
         raise ConfigError(f"device: {cfg.device!r}; allowed: {', '.join(DEVICES)}")
+    if cfg.model.tiny_variant not in TINY_VARIANTS:
+        raise ConfigError(f"model.tiny_variant: {cfg.model.tiny_variant!r}; must be one of {', '.join(TINY_VARIANTS)}")
+    if cfg.model.path and cfg.model.tiny_variant != "trained":
+        raise ConfigError("model.tiny_variant: applies to the embedded tiny model only; remove it or model.path")
     if cfg.model.path and not Path(cfg.model.path).is_dir():
         raise ConfigError(f"model.path: {cfg.model.path} is not a directory")
     if cfg.model.path and not (Path(cfg.model.path) / "config.json").is_file():

@@ -23,7 +23,7 @@ from cluster.controller.controller import NAMESPACE
 from cluster.controller.plan import ClusterPlan, plan_from_config
 from cluster.controller.watch import ControllerWatch
 from cluster.gateway.service import run_gateway
-from cluster.replica.tiny_model import ensure_tiny_model
+from cluster.tinymodel import ensure_tiny_model
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,8 @@ async def run_gateway_role(config: ClusterConfig, cache_dir: Path, apply: bool,
 
 def _plan(config: ClusterConfig, cache_dir: Path) -> ClusterPlan:
     """The config's plan; the embedded tiny model is generated (once) where no model path is given."""
-    return plan_from_config(config, config.model.path or str(ensure_tiny_model(cache_dir / "models")))
+    model = config.model
+    return plan_from_config(config, model.path or str(ensure_tiny_model(cache_dir / "models", model.tiny_variant)))
 
 
 def _sizing(config: ClusterConfig) -> str:

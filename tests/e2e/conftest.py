@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import grpc
@@ -19,8 +19,11 @@ from loadtest.local_cluster import LocalServe, serving
 START_TIMEOUT_S = 300
 
 
+@dataclass(frozen=True)
 class Cluster(LocalServe):
     """The running stack, with what tests ask of it."""
+
+    model_yaml: str = ""  # the `model:` section its plan has; other roles joining it need the same
 
     def stub(self) -> pb_grpc.InferenceStub:
         return pb_grpc.InferenceStub(grpc.insecure_channel(self.grpc_target))
@@ -76,16 +79,28 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def model_cache(work: Path) -> Path:
+    """Where the tests' clusters keep the tiny model: one cache for the whole run."""
+    return Path(os.environ.get("OSS_CLUSTER_CACHE", str(work.parent / "cache")))
+
+
 @contextmanager
-def running_cluster(work: Path, extra_yaml: str = ""):
-    """`oss-cluster serve` with free ports and the test settings plus `extra_yaml`, until the block ends."""
-    # A small reasoning budget under constraints: the random-weight model would otherwise ramble on the
-    # analysis channel until max_tokens before the constrained tool call or JSON answer.
-    gateway = ("  shutdown_grace_s: 10\n  constrained_reasoning_max_tokens: 16\n  default_max_tokens: 16\n"
-               "  http_header_timeout_s: 3\n  http_body_timeout_s: 3\n")
-    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", str(work.parent / "cache")))
-    with serving(work, gateway, extra_yaml, cache, START_TIMEOUT_S) as local:
-        yield Cluster(**{f.name: getattr(local, f.name) for f in fields(local)})
+def running_cluster(work: Path, extra_yaml: str = "", model: str = "random"):
+    """`oss-cluster serve` with free ports and the test settings plus `extra_yaml`, until the block ends.
+
+    `model` is the tiny model's variant. Most tests take the random one: it never ends its turn, so
+    its streams run until max_tokens, which drains, deadlines, cancellations and drills need. With
+    it, a small reasoning budget under constraints keeps tool calls and JSON answers within reach.
+    The trained one (`oss-cluster serve`'s default) answers in a few dozen tokens and is served as
+    configured by default.
+    """
+    gateway = "  shutdown_grace_s: 10\n  default_max_tokens: 16\n  http_header_timeout_s: 3\n  http_body_timeout_s: 3\n"
+    model_yaml = ""
+    if model == "random":
+        gateway += "  constrained_reasoning_max_tokens: 16\n"
+        model_yaml = "model:\n  tiny_variant: random\n"
+    with serving(work, gateway, model_yaml + extra_yaml, model_cache(work), START_TIMEOUT_S) as local:
+        yield Cluster(**{f.name: getattr(local, f.name) for f in fields(local)}, model_yaml=model_yaml)
 
 
 @pytest.fixture(scope="session")

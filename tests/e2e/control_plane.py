@@ -90,7 +90,7 @@ class Role:
         config = work / f"{role}-{self.grpc_port}.yaml"
         config.write_text(f"ray_address: \"{ray_address(cluster)}\"\ngateway:\n  grpc_port: {self.grpc_port}\n"
                           f"  http_port: {free_port()}\n  metrics_port: {free_port()}\ncontroller:\n"
-                          f"  metrics_port: {free_port()}\n" + yaml)
+                          f"  metrics_port: {free_port()}\n" + cluster.model_yaml + yaml)
         self.log_path = work / f"{role}-{self.grpc_port}.log"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "cluster.cli", role, "--config", str(config),

@@ -15,7 +15,7 @@ from cluster.config import embedded_default
 from cluster.controller.connect import ensure_controller
 from cluster.controller.controller import NAMESPACE
 from cluster.controller.plan import plan_from_config
-from cluster.replica.tiny_model import ensure_tiny_model
+from cluster.tinymodel import ensure_tiny_model
 from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.e2e

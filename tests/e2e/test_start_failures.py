@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cluster.replica.tiny_model import ensure_tiny_model
+from cluster.tinymodel import ensure_tiny_model
 from loadtest.local_cluster import serving
 from tests.e2e.conftest import Cluster, wait_for
 

@@ -133,3 +133,14 @@ def test_an_unknown_autoscaling_policy_or_parameter_is_a_config_error_naming_it(
         autoscale.check(parse_config({"autoscaling": {"policy": "queue"}}).autoscaling)
     with pytest.raises(ConfigError, match="queue-depth: unknown parameter 'slo_s'; allowed: target"):
         autoscale.check(parse_config({"autoscaling": {"policy": "queue-depth", "params": {"slo_s": 1}}}).autoscaling)
+
+
+def test_tiny_variant_keeps_the_embedded_defaults(tmp_path):
+    cfg = parse_config({"model": {"tiny_variant": "random"}})
+    assert cfg.model.tiny_variant == "random" and cfg.device == "cpu"
+    assert cfg.engine == embedded_default().engine
+    with pytest.raises(ConfigError, match=re.escape("model.tiny_variant: 'big'; must be one of trained, random")):
+        parse_config({"model": {"tiny_variant": "big"}})
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="model.tiny_variant: applies to the embedded tiny model only"):
+        parse_config({"model": {"path": str(tmp_path), "tiny_variant": "random"}})
