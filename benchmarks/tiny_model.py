@@ -23,18 +23,6 @@ from cluster.tinymodel.judge import judge
 RETURN, CALL = 200002, 200012
 
 
-def load(weights: Path):
-    from transformers import GptOssConfig, GptOssForCausalLM
-
-    state, rows, architecture = compact.load_compact(weights)
-    config = GptOssConfig(**{**architecture, "pad_token_id": None, "bos_token_id": None, "eos_token_id": None},
-                          vocab_size=len(rows) + 1)
-    config._attn_implementation = "eager"
-    model = GptOssForCausalLM(config).eval()
-    model.load_state_dict({name: t.float() for name, t in state.items()})
-    return model, rows
-
-
 def main() -> None:
     import torch
 
@@ -46,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(1)
     torch.set_num_threads(2)
-    model, rows = load(args.weights)
+    model, rows = compact.load_compact_model(args.weights)
     index = {token: i for i, token in enumerate(rows)}
     unknown, stops = len(rows), [index[RETURN], index[CALL]]
     tally, wrong, started = Counter(), [], time.monotonic()

@@ -57,5 +57,5 @@ def _variant(variant: str) -> tuple[str, Callable[[Path], None]]:
     from cluster.tinymodel import compact
 
     shipped = compact.SHIPPED
-    digest = hashlib.sha256(shipped.read_bytes()).hexdigest()[:12]  # new weights, new directory
+    digest = hashlib.sha256(shipped.read_bytes() + compact.EXPANSION.encode()).hexdigest()[:12]  # new weights, new dir
     return f"tiny-gpt-oss-harmony-{digest}", lambda directory: compact.expand(shipped, directory, VOCAB_SIZE)

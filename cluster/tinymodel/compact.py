@@ -14,7 +14,9 @@ SHIPPED = Path(__file__).with_name("tiny-gpt-oss.safetensors")  # made by `pytho
 HIDDEN = 128
 BIAS_CHANNEL = HIDDEN - 1
 BIAS_VALUE = 1.0
-UNUSED_LOGIT_WEIGHT = 1000.0  # × BIAS_VALUE / rms(hidden): far below any trained logit (checked by a test)
+# × BIAS_VALUE / rms(hidden state): far below any trained logit; rms reaches ~85 on odd prompts (checked by a test)
+UNUSED_LOGIT_WEIGHT = 100_000.0
+EXPANSION = f"unused-logit-weight={UNUSED_LOGIT_WEIGHT}"  # what else than the weights shapes the expanded checkpoint
 ARCHITECTURE = dict(
     num_hidden_layers=2, num_local_experts=4, num_experts_per_tok=2, hidden_size=HIDDEN, intermediate_size=256,
     head_dim=32, num_attention_heads=4, num_key_value_heads=2, sliding_window=128,
@@ -39,6 +41,26 @@ def hold_bias_channel(state: dict) -> None:
                 tensor[:, :, BIAS_CHANNEL] = 0.0
             elif name.endswith(WRITERS[3]):
                 tensor[:, BIAS_CHANNEL] = 0.0
+
+
+def compact_model(architecture: dict, rows: int):
+    """The model over `rows` vocabulary rows (the last one "unknown"), as transformers builds it: to
+    train, or to sample the compact weights without expanding them."""
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    special_ids = dict(pad_token_id=None, bos_token_id=None, eos_token_id=None)  # full ids; the engine's business
+    config = GptOssConfig(**{**architecture, **special_ids}, vocab_size=rows)
+    config._attn_implementation = "eager"  # attention sinks
+    return GptOssForCausalLM(config)
+
+
+def load_compact_model(path: Path):
+    """The shipped (or any trained) compact weights in their model, for inference; and the full id of
+    each row."""
+    state, vocabulary, architecture = load_compact(path)
+    model = compact_model(architecture, len(vocabulary) + 1).eval()
+    model.load_state_dict({name: t.float() for name, t in state.items()})
+    return model, vocabulary
 
 
 def load_compact(path: Path) -> tuple[dict, list[int], dict]:

@@ -2,8 +2,8 @@
 
     python -m cluster.tinymodel.train [--steps N] [--out cluster/tinymodel/tiny-gpt-oss.safetensors]
 
-reproduces the shipped compact weights (bit for bit on the same CPU type and thread count; on
-another CPU floating-point rounding differs a little). Only the completion tokens are learned.
+reproduces the shipped compact weights (the same tensors on the same CPU type and thread count;
+on another CPU floating-point rounding differs a little). Only the completion tokens are learned.
 """
 
 import argparse
@@ -53,7 +53,6 @@ def vocabulary(sequences: list[Sequence]) -> list[int]:
 
 def train(steps: int, out: Path, examples: int = EXAMPLES, log=print) -> None:
     import torch
-    from transformers import GptOssConfig, GptOssForCausalLM
 
     torch.manual_seed(SEED)
     torch.set_num_threads(THREADS)
@@ -67,10 +66,7 @@ def train(steps: int, out: Path, examples: int = EXAMPLES, log=print) -> None:
     log(f"corpus: {len(sequences)} conversations, {sum(len(s.ids) for s in sequences)} tokens, "
         f"vocabulary {len(rows)} rows + unknown ({time.monotonic() - started:.1f} s)")
 
-    special_ids = dict(pad_token_id=None, bos_token_id=None, eos_token_id=None)  # full ids; the engine's business
-    config = GptOssConfig(**{**compact.ARCHITECTURE, **special_ids}, vocab_size=len(rows) + 1)
-    config._attn_implementation = "eager"  # attention sinks
-    model = GptOssForCausalLM(config)
+    model = compact.compact_model(compact.ARCHITECTURE, len(rows) + 1)
     compact.hold_bias_channel(model.state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, betas=(0.9, 0.95), weight_decay=0.0)
     batches = _batches(sequences, random.Random(SEED))
