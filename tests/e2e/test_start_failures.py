@@ -35,6 +35,7 @@ def test_a_slot_whose_replica_fails_to_start_is_given_up_after_its_budget(tmp_pa
         text = wait_for(given_up, 240, "the slot to be given up", interval_s=2)
         assert "slot 0: given up: 2 failed starts in a row; the last:" in text
         assert "NoSuchModelForCausalLM" in text
-        assert cluster.metric("oss_cluster_replica_slots_given_up") == 1
+        # the controller's metrics are exported every 2 s: the status can say it first
+        wait_for(lambda: cluster.metric("oss_cluster_replica_slots_given_up") == 1, 10, "the given-up metric")
         assert cluster.metric("oss_cluster_replica_start_failures", slot="0") == 2
         assert cluster.metric("oss_cluster_replicas", state="ready") == 0
