@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from cluster.config import ConfigError, embedded_default, load_config, on_loopback
+from cluster.config import TINY_VARIANTS, ConfigError, embedded_default, load_config, on_loopback
 from loadtest.cli import add_arguments as add_bench_arguments
 
 APPLY_HELP = ("if the cluster runs another plan, roll this config's out (replicas replaced one at a time) "
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate-config", help="check a cluster.yaml and print the settings it yields")
     p.add_argument("file")
     p = sub.add_parser("make-tiny-model", help="write the tiny gpt-oss model and print its directory")
-    p.add_argument("--variant", choices=["trained", "random"], default="trained",
+    p.add_argument("--variant", choices=TINY_VARIANTS, default="trained",
                    help="trained: speaks Harmony (the embedded default); random: untrained weights "
                         "(default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, help="default: $OSS_CLUSTER_CACHE or ~/.cache/oss-cluster")
