@@ -16,11 +16,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from cluster.harmony.parse import CALL, RETURN
 from cluster.harmony.render import render_chat
 from cluster.tinymodel import compact, corpus
 from cluster.tinymodel.judge import judge
 
-RETURN, CALL = 200002, 200012
 
 
 def main() -> None:

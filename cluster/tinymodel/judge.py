@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from jsonschema.validators import Draft202012Validator
 
-from cluster.harmony.parse import ChatParser
+from cluster.harmony.parse import CALL, RETURN, ChatParser
 from cluster.types import ChatRequest, ContentDelta, FinishReason, ToolCall
 
 
@@ -20,7 +20,7 @@ def judge(request: ChatRequest, reply_ids: list[int]) -> Verdict:
     """Parses the reply as the gateway would, at the end of the engine's stream (stopped on a stop token)."""
     parser = ChatParser()
     events = parser.feed(reply_ids)
-    reason = parser.finish_reason(FinishReason.STOP if reply_ids and reply_ids[-1] in (200002, 200012)
+    reason = parser.finish_reason(FinishReason.STOP if reply_ids and reply_ids[-1] in (RETURN, CALL)
                                   else FinishReason.LENGTH)
     calls = [e for e in events if isinstance(e, ToolCall)]
     if reason is FinishReason.TOOL_CALLS:

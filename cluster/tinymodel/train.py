@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.harmony.parse import RETURN
 from cluster.harmony.render import render_chat
 from cluster.harmony.vocab import harmony_encoding
 from cluster.tinymodel import compact, corpus
@@ -42,13 +43,13 @@ def reply_tokens(example: corpus.Example) -> list[int]:
         tokens += encoding.render(message)
     tokens = tokens[2:]  # the prompt already ends with <|start|>assistant
     if example.reply[-1].channel == "final":
-        tokens[-1] = encoding.encode("<|return|>", allowed_special="all")[0]  # the turn's end, not a message's
+        tokens[-1] = RETURN  # the turn's end, not a message's
     return tokens
 
 
-def vocabulary(sequences: list[Sequence]) -> list[int]:
-    """Every full id the corpus uses, in order; the noise examples' prompts excluded (they stand for unknowns)."""
-    return sorted({token for s in sequences for token in s.ids})
+def vocabulary(examples: list[corpus.Example], sequences: list[Sequence]) -> list[int]:
+    """Every full id the corpus uses, in order; the noise examples left out (they stand for unknowns)."""
+    return sorted({token for s, e in zip(sequences, examples) if e.kind != "noise" for token in s.ids})
 
 
 def train(steps: int, out: Path, examples: int = EXAMPLES, log=print) -> None:
@@ -60,7 +61,7 @@ def train(steps: int, out: Path, examples: int = EXAMPLES, log=print) -> None:
     started = time.monotonic()
     conversations = corpus.examples(corpus.TRAINING_SEED, examples)
     sequences = [sequence(e) for e in conversations]
-    rows = vocabulary([s for s, e in zip(sequences, conversations) if e.kind != "noise"])
+    rows = vocabulary(conversations, sequences)
     index = {token: i for i, token in enumerate(rows)}
     unknown = len(rows)
     log(f"corpus: {len(sequences)} conversations, {sum(len(s.ids) for s in sequences)} tokens, "
