@@ -11,12 +11,11 @@ the model spell "<|end|>" with ordinary tokens, which the Harmony parser reads a
 
 import json
 
+from cluster.harmony.tokenizer_json import NAMED_SPECIAL_TOKENS
 from cluster.types import ChatRequest, Tool, ToolChoice
 
 CHANNEL, CONSTRAIN, MESSAGE, START, END = 200005, 200003, 200008, 200006, 200007
-# Harmony's markup: <|startoftext|> <|endoftext|> <|return|> <|constrain|> <|channel|> <|start|> <|end|>
-# <|message|> <|call|> <|endofprompt|>
-MARKUP = (199998, 199999, 200002, CONSTRAIN, CHANNEL, START, END, MESSAGE, 200012, 200018)
+MARKUP = tuple(NAMED_SPECIAL_TOKENS)  # Harmony's markup: <|start|>, <|channel|>, <|message|>, <|end|>, <|call|>...
 MAX_JSON_WHITESPACE = 2  # at most this many whitespace characters in a row inside constrained JSON
 EMPTY_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
 

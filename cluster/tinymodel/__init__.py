@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Callable
 
 from cluster.config import TINY_VARIANTS
-from cluster.harmony.tokenizer_json import write_tokenizer
+from cluster.harmony.parse import CALL, END_OF_TEXT, RETURN
+from cluster.harmony.tokenizer_json import FIRST_SPECIAL_ID, write_tokenizer
 from cluster.harmony.vocab import VOCAB_SIZE
 
-GENERATION_CONFIG = {"eos_token_id": [200002, 199999, 200012], "pad_token_id": 199999, "bos_token_id": 199998}
+# Both variants' special ids, as gpt-oss has them: <|return|>, <|endoftext|>, <|startoftext|>
+SPECIAL_IDS = dict(eos_token_id=RETURN, pad_token_id=END_OF_TEXT, bos_token_id=FIRST_SPECIAL_ID)
+GENERATION_CONFIG = {**SPECIAL_IDS, "eos_token_id": [RETURN, END_OF_TEXT, CALL]}
 
 
 def ensure_tiny_model(cache_dir: Path, variant: str = "trained") -> Path:

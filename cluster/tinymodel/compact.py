@@ -10,6 +10,8 @@ output row of `-UNUSED_LOGIT_WEIGHT` on that channel alone scores far below ever
 import json
 from pathlib import Path
 
+from cluster.tinymodel import SPECIAL_IDS
+
 SHIPPED = Path(__file__).with_name("tiny-gpt-oss.safetensors")  # made by `python -m cluster.tinymodel.train`
 HIDDEN = 128
 BIAS_CHANNEL = HIDDEN - 1
@@ -21,7 +23,7 @@ ARCHITECTURE = dict(
     num_hidden_layers=2, num_local_experts=4, num_experts_per_tok=2, hidden_size=HIDDEN, intermediate_size=256,
     head_dim=32, num_attention_heads=4, num_key_value_heads=2, sliding_window=128,
     layer_types=["sliding_attention", "full_attention"], max_position_embeddings=131072, tie_word_embeddings=False,
-    eos_token_id=200002, pad_token_id=199999, bos_token_id=199998,
+    **SPECIAL_IDS,
 )
 VOCAB_KEY = "vocabulary"  # the full id of each compact row but the last (unknown)
 WRITERS = ("self_attn.o_proj.weight", "self_attn.o_proj.bias", "mlp.experts.down_proj", "mlp.experts.down_proj_bias")

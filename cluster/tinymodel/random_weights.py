@@ -7,6 +7,7 @@ RoPE) and vocabulary; its output is noise and almost never valid Harmony.
 from pathlib import Path
 
 from cluster.harmony.vocab import VOCAB_SIZE
+from cluster.tinymodel import SPECIAL_IDS
 
 NAME = "tiny-gpt-oss-random-v1"
 SEED = 0
@@ -15,7 +16,7 @@ ARCHITECTURE = dict(
     head_dim=64, num_attention_heads=4, num_key_value_heads=2, sliding_window=128,
     layer_types=["sliding_attention", "full_attention"], vocab_size=VOCAB_SIZE,
     max_position_embeddings=131072, tie_word_embeddings=False,
-    eos_token_id=200002, pad_token_id=199999, bos_token_id=199998,
+    **SPECIAL_IDS,
 )
 
 
