@@ -72,6 +72,8 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    min_tokens: int = 0  # the end of the turn (or a stop token) cannot come sooner
+    ignore_eos: bool = False  # raw prompts: run to max_tokens past <|return|> and <|call|>; a chat turn still ends
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class EngineRequest:
     top_p: float = 1.0
     seed: int | None = None
     stop_token_ids: tuple[int, ...] = ()
+    min_tokens: int = 0
+    ignore_eos: bool = False  # the engine leaves out Harmony's stop tokens; the caller's stop_token_ids still stop
     priority: int = 0
     structural_tag: str | None = None  # JSON of an xgrammar structural tag constraining the output
 

@@ -82,7 +82,8 @@ def _sampling(s: pb.Sampling) -> Sampling:
         max_tokens=s.max_tokens if s.HasField("max_tokens") else None,
         temperature=s.temperature if s.HasField("temperature") else 1.0,
         top_p=s.top_p if s.HasField("top_p") else 1.0,
-        seed=s.seed if s.HasField("seed") else None, stop=tuple(s.stop))
+        seed=s.seed if s.HasField("seed") else None, stop=tuple(s.stop), min_tokens=s.min_tokens,
+        ignore_eos=s.ignore_eos)
 
 
 def _usage(u: Usage) -> pb.Usage:

@@ -132,7 +132,7 @@ class Pipeline:
     async def chat(self, request: ChatRequest, timeout_s: float | None = None) -> AsyncIterator[ChatEvent]:
         start, deadline = time.monotonic(), self._deadline(timeout_s)
         prepared = await self._prepared(self._preparer.chat(request), deadline)
-        engine_request = _engine_request(prepared, request, ())
+        engine_request = _engine_request(prepared, request, (), ignore_eos=False)  # a chat answer ends with its turn
         timing = _Timing("Chat", len(prepared.prompt), start)
         parser, stops = ChatParser(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
@@ -169,7 +169,7 @@ class Pipeline:
     async def generate(self, request: GenerateRequest, timeout_s: float | None = None) -> AsyncIterator[GenerateEvent]:
         start, deadline = time.monotonic(), self._deadline(timeout_s)
         prepared = await self._prepared(self._preparer.generate(request), deadline)
-        engine_request = _engine_request(prepared, request, request.stop_token_ids)
+        engine_request = _engine_request(prepared, request, request.stop_token_ids, request.sampling.ignore_eos)
         timing = _Timing("Generate", len(prepared.prompt), start)
         decoder, stops = TextDecoder(), StopMatcher(request.sampling.stop)
         reason, message = FinishReason.STOP, ""
@@ -293,12 +293,14 @@ def _route(engine_request: EngineRequest, request: ChatRequest | GenerateRequest
                         request.priority_class)
 
 
-def _engine_request(prepared: Prepared, request: ChatRequest | GenerateRequest, stop_ids) -> EngineRequest:
+def _engine_request(prepared: Prepared, request: ChatRequest | GenerateRequest, stop_ids,
+                    ignore_eos: bool) -> EngineRequest:
     sampling = request.sampling
     return EngineRequest(
         request_id=uuid.uuid4().hex, prompt_token_ids=prepared.prompt, max_tokens=prepared.max_tokens,
         temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed, stop_token_ids=tuple(stop_ids),
-        priority=_engine_priority(request), structural_tag=prepared.structural_tag)
+        min_tokens=sampling.min_tokens, ignore_eos=ignore_eos, priority=_engine_priority(request),
+        structural_tag=prepared.structural_tag)
 
 
 def _label(engine_request: EngineRequest, request: ChatRequest | GenerateRequest) -> str:

@@ -112,7 +112,11 @@ def completion_budget(prompt_tokens: int, sampling: Sampling, limits: Limits) ->
     if room < 1:
         raise _beyond_context(prompt_tokens, limits)
     if sampling.max_tokens is None:
-        return min(limits.default_max_tokens, room)
+        budget = min(limits.default_max_tokens, room)
+        if sampling.min_tokens > budget:
+            raise InvalidRequest(f"sampling.min_tokens: {sampling.min_tokens} is more than the {budget} tokens this "
+                                 "request may generate without max_tokens; set max_tokens too")
+        return budget
     if sampling.max_tokens > room:
         raise InvalidRequest(f"sampling.max_tokens: {sampling.max_tokens} plus the prompt's {prompt_tokens} tokens "
                              f"exceeds the model's context of {limits.max_model_len} tokens; ask for at most {room}")
@@ -132,6 +136,10 @@ def _common(model: str, request_id: str, priority: int, session_id: str, samplin
     s = sampling
     if s.max_tokens is not None and s.max_tokens < 1:
         raise InvalidRequest(f"sampling.max_tokens: {s.max_tokens}; must be at least 1 (or unset for the default)")
+    if s.min_tokens < 0:
+        raise InvalidRequest(f"sampling.min_tokens: {s.min_tokens}; must be at least 0")
+    if s.max_tokens is not None and s.min_tokens > s.max_tokens:
+        raise InvalidRequest(f"sampling.min_tokens: {s.min_tokens} is more than max_tokens ({s.max_tokens})")
     if s.seed is not None and not SEED_RANGE[0] <= s.seed <= SEED_RANGE[1]:
         raise InvalidRequest(f"sampling.seed: {s.seed} does not fit in 64 bits; allowed: {SEED_RANGE[0]} to "
                              f"{SEED_RANGE[1]}")

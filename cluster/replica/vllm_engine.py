@@ -141,12 +141,14 @@ def _sampling_params(request: EngineRequest):
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+    harmony_stops = () if request.ignore_eos else HARMONY_STOP_TOKEN_IDS
     structured = None
     if request.structural_tag is not None:
         structured = StructuredOutputsParams(structural_tag=request.structural_tag)
     return SamplingParams(
         max_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p,
-        seed=request.seed, stop_token_ids=list(HARMONY_STOP_TOKEN_IDS + request.stop_token_ids),
+        seed=request.seed, min_tokens=request.min_tokens, ignore_eos=request.ignore_eos,
+        stop_token_ids=list(harmony_stops + request.stop_token_ids),
         output_kind=RequestOutputKind.DELTA, detokenize=False, skip_special_tokens=False,
         structured_outputs=structured)
 

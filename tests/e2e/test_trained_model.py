@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import jsonschema
 import pytest
 
+from cluster.harmony.render import render_chat
 from cluster.tinymodel import corpus
-from cluster.types import ChatRequest, Role
+from cluster.types import ChatRequest, Message, Role
 from tests.e2e.conftest import running_cluster
 
 pytestmark = pytest.mark.e2e
@@ -150,3 +151,27 @@ def test_required_tool_choice_with_the_default_config_returns_a_schema_valid_cal
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather"
     jsonschema.validate(json.loads(call.function.arguments), WEATHER)
+
+
+def test_ignore_eos_and_min_tokens_run_a_raw_prompt_past_the_end_of_its_turn(cluster):
+    """What `vllm bench serve` sends: without them the model ends its answer to "Hello" within 64 tokens."""
+    client = cluster.openai(timeout=60)
+    prompt = render_chat(ChatRequest(messages=(Message(Role.USER, "Hello"),)))
+
+    def complete(**extra):
+        return client.completions.create(model=MODEL, prompt=prompt, max_tokens=64, temperature=0, extra_body=extra)
+
+    ended = complete()
+    assert ended.choices[0].finish_reason == "stop" and ended.usage.completion_tokens < 64
+    forced = complete(ignore_eos=True)
+    assert forced.choices[0].finish_reason == "length" and forced.usage.completion_tokens == 64
+    at_least = complete(min_tokens=ended.usage.completion_tokens + 8)
+    assert at_least.usage.completion_tokens >= ended.usage.completion_tokens + 8
+
+
+def test_a_chat_answer_still_ends_with_its_turn_under_ignore_eos(cluster):
+    r = cluster.openai(timeout=60).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hello"}], temperature=0, max_tokens=200,
+        extra_body={"ignore_eos": True})
+    assert r.choices[0].finish_reason == "stop" and r.usage.completion_tokens < 200
+    assert r.choices[0].message.content.startswith("Hello")

@@ -86,6 +86,8 @@ class SamplingBody(_Body):
     top_p: float | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
+    min_tokens: int | None = None
+    ignore_eos: bool | None = None
     stream: bool = False
     n: int | None = None
     priority: int = 0
@@ -125,10 +127,11 @@ def json_schema_of(fmt: ResponseFormat | None) -> dict | None:
     return fmt.json_schema.json_schema
 
 
-def sampling_of(max_tokens, temperature, top_p, seed, stop) -> Sampling:
+def sampling_of(max_tokens, temperature, top_p, seed, stop, min_tokens=None, ignore_eos=None) -> Sampling:
     stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
     return Sampling(max_tokens=max_tokens, temperature=1.0 if temperature is None else temperature,
-                    top_p=1.0 if top_p is None else top_p, seed=seed, stop=stops)
+                    top_p=1.0 if top_p is None else top_p, seed=seed, stop=stops, min_tokens=min_tokens or 0,
+                    ignore_eos=bool(ignore_eos))
 
 
 def to_chat_request(body: ChatCompletionBody) -> ChatRequest:
@@ -148,7 +151,7 @@ def to_chat_request(body: ChatCompletionBody) -> ChatRequest:
         tools=tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in body.tools or ()),
         tool_choice=choice, tool_choice_name=name, json_schema=json_schema_of(body.response_format),
         sampling=sampling_of(body.max_tokens if body.max_completion_tokens is None else body.max_completion_tokens,
-                             body.temperature, body.top_p, body.seed, body.stop))
+                             body.temperature, body.top_p, body.seed, body.stop, body.min_tokens, body.ignore_eos))
 
 
 def finish_reason(finish: Finish) -> tuple[str, str | None]:

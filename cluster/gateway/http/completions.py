@@ -29,7 +29,8 @@ def to_generate_request(body: CompletionBody) -> GenerateRequest:
         if len(prompt) != 1:
             raise InvalidRequest("prompt: a batch of prompts is not supported; send one prompt per request")
         prompt = prompt[0]
-    sampling = sampling_of(body.max_tokens, body.temperature, body.top_p, body.seed, body.stop)
+    sampling = sampling_of(body.max_tokens, body.temperature, body.top_p, body.seed, body.stop, body.min_tokens,
+                           body.ignore_eos)
     common = dict(model=body.model, sampling=sampling, request_id=body.request_id, priority=body.priority)
     if isinstance(prompt, str):
         return GenerateRequest(text=prompt, **common)

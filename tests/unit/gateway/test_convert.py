@@ -15,7 +15,8 @@ def test_chat_request_round_trip_of_every_field():
                              tool_calls=[pb.ToolCall(id="c1", name="f", arguments="{}")]),
                   pb.Message(role=pb.ROLE_TOOL, content="42", name="f", tool_call_id="c1")],
         tools=[pb.Tool(name="f", description="d", parameters_json_schema='{"type": "object"}')],
-        sampling=pb.Sampling(max_tokens=7, temperature=0.5, top_p=0.9, seed=11, stop=["x"]))
+        sampling=pb.Sampling(max_tokens=7, temperature=0.5, top_p=0.9, seed=11, stop=["x"], min_tokens=3,
+                             ignore_eos=True))
     req = convert.chat_request(msg)
     assert [m.role for m in req.messages] == [Role.USER, Role.ASSISTANT, Role.TOOL]
     assert req.messages[1].tool_calls == (ToolCall("c1", "f", "{}"),) and req.messages[1].reasoning == "think"
@@ -24,11 +25,13 @@ def test_chat_request_round_trip_of_every_field():
     assert req.reasoning_effort is ReasoningEffort.HIGH and req.priority == -3 and req.request_id == "r1"
     s = req.sampling
     assert (s.max_tokens, s.temperature, s.top_p, s.seed, s.stop) == (7, 0.5, pytest.approx(0.9), 11, ("x",))
+    assert (s.min_tokens, s.ignore_eos) == (3, True)
 
 
 def test_unset_sampling_fields_mean_defaults_and_explicit_zero_stays_zero():
     s = convert.chat_request(pb.ChatRequest()).sampling
     assert (s.max_tokens, s.temperature, s.top_p, s.seed) == (None, 1.0, 1.0, None)
+    assert (s.min_tokens, s.ignore_eos) == (0, False)
     assert convert.chat_request(pb.ChatRequest(sampling=pb.Sampling(max_tokens=0))).sampling.max_tokens == 0
     assert convert.chat_request(pb.ChatRequest(sampling=pb.Sampling(temperature=0))).sampling.temperature == 0
 

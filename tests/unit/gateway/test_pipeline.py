@@ -20,6 +20,7 @@ from cluster.router.profile import profile_from_config
 from cluster.router.replica_set import Replica
 from cluster.router.router import Router
 from cluster.types import FinishReason, GenerateRequest, Sampling, TextChunk, TokenChunk
+from tests.factories import chat, user
 
 LIMITS = Limits(model_name="m", max_model_len=1000, default_max_tokens=10, max_message_bytes=4096)
 
@@ -50,9 +51,11 @@ class ScriptedClient:
     def __init__(self, *outcomes):
         self.outcomes = list(outcomes)
         self.calls: list[tuple[str, str]] = []  # (replica, engine request id)
+        self.requests = []  # the engine requests, in order
 
     async def __call__(self, handle, request):
         self.calls.append((handle, request.request_id))
+        self.requests.append(request)
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
@@ -135,6 +138,20 @@ def test_engine_ids_are_the_gateways_own_whatever_the_caller_sends():
     generate(p, request_id="shared-id")
     ids = [engine_id for _, engine_id in client.calls]
     assert len(set(ids)) == 2 and "shared-id" not in ids
+
+
+def test_ignore_eos_reaches_the_engine_for_raw_prompts_only_and_min_tokens_always():
+    client = ScriptedClient(DONE, DONE)
+    p = pipeline(client, "a")
+    sampling = Sampling(max_tokens=8, min_tokens=3, ignore_eos=True)
+
+    async def main():
+        [e async for e in p.generate(GenerateRequest(token_ids=(1, 2, 3), sampling=sampling))]
+        [e async for e in p.chat(chat(user(), sampling=sampling))]
+    asyncio.run(main())
+    raw, turn = client.requests
+    assert (raw.min_tokens, raw.ignore_eos) == (3, True)
+    assert (turn.min_tokens, turn.ignore_eos) == (3, False)  # a chat answer ends with the model's turn
 
 
 def test_waiting_for_a_render_worker_counts_against_the_deadline():

@@ -24,6 +24,8 @@ def test_valid_chat_passes():
     (chat(user(), Message(Role.ASSISTANT, "hi")), "the last message must not be an assistant message"),
     (chat(sampling=sampling(max_tokens=0)), "sampling.max_tokens: 0; must be at least 1"),
     (chat(sampling=sampling(max_tokens=-5)), "sampling.max_tokens: -5"),
+    (chat(sampling=sampling(min_tokens=-1)), "sampling.min_tokens: -1; must be at least 0"),
+    (chat(sampling=sampling(max_tokens=5, min_tokens=6)), "sampling.min_tokens: 6 is more than max_tokens (5)"),
     (chat(sampling=sampling(temperature=3.0)), "sampling.temperature: 3.0; allowed: 0 to 2"),
     (chat(sampling=sampling(temperature=float("nan"))), "sampling.temperature"),
     (chat(sampling=sampling(top_p=0.0)), "sampling.top_p"),
@@ -74,6 +76,9 @@ def test_completion_budget():
     assert completion_budget(10, sampling(), LIMITS) == 100  # the default
     assert completion_budget(950, sampling(), LIMITS) == 50  # capped by the context
     assert completion_budget(10, sampling(max_tokens=990), LIMITS) == 990
+    assert completion_budget(10, sampling(min_tokens=100), LIMITS) == 100
+    with pytest.raises(InvalidRequest, match="min_tokens: 101 is more than the 100 tokens .* set max_tokens too"):
+        completion_budget(10, sampling(min_tokens=101), LIMITS)
     with pytest.raises(InvalidRequest, match="ask for at most 990"):
         completion_budget(10, sampling(max_tokens=991), LIMITS)
     with pytest.raises(InvalidRequest, match="the prompt has 1000 tokens; the model's context is 1000"):

@@ -24,21 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63luster/v1/inference.proto\x12\ncluster.v1\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\x9b\x01\n\x07Message\x12\x1e\n\x04role\x18\x01 \x01(\x0e\x32\x10.cluster.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12(\n\ntool_calls\x18\x03 \x03(\x0b\x32\x14.cluster.v1.ToolCall\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\x12\x11\n\treasoning\x18\x06 \x01(\t\"I\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1e\n\x16parameters_json_schema\x18\x03 \x01(\t\"\xa4\x01\n\x08Sampling\x12\x17\n\nmax_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x03\x88\x01\x01\x12\x0c\n\x04stop\x18\x05 \x03(\tB\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\xfb\x02\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12%\n\x08messages\x18\x02 \x03(\x0b\x32\x13.cluster.v1.Message\x12\x35\n\x10reasoning_effort\x18\x03 \x01(\x0e\x32\x1b.cluster.v1.ReasoningEffort\x12\x1f\n\x05tools\x18\x04 \x03(\x0b\x32\x10.cluster.v1.Tool\x12&\n\x08sampling\x18\x05 \x01(\x0b\x32\x14.cluster.v1.Sampling\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12+\n\x0btool_choice\x18\x08 \x01(\x0b\x32\x16.cluster.v1.ToolChoice\x12\x1c\n\x14response_json_schema\x18\t \x01(\t\x12\x31\n\x0epriority_class\x18\n \x01(\x0e\x32\x19.cluster.v1.PriorityClass\x12\x12\n\nsession_id\x18\x0b \x01(\t\"\x9a\x01\n\nToolChoice\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.cluster.v1.ToolChoice.Mode\x12\x15\n\rfunction_name\x18\x02 \x01(\t\"J\n\x04Mode\x12\r\n\tMODE_AUTO\x10\x00\x12\r\n\tMODE_NONE\x10\x01\x12\x11\n\rMODE_REQUIRED\x10\x02\x12\x11\n\rMODE_FUNCTION\x10\x03\"\x8a\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x18\n\x10reasoning_tokens\x18\x03 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x04 \x01(\x01\x12\x15\n\rtotal_time_ms\x18\x05 \x01(\x01\"C\n\x06\x46inish\x12(\n\x06reason\x18\x01 \x01(\x0e\x32\x18.cluster.v1.FinishReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xbd\x01\n\tChatEvent\x12\x19\n\x0freasoning_delta\x18\x01 \x01(\tH\x00\x12\x17\n\rcontent_delta\x18\x02 \x01(\tH\x00\x12)\n\ttool_call\x18\x03 \x01(\x0b\x32\x14.cluster.v1.ToolCallH\x00\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x11.cluster.v1.UsageH\x00\x12$\n\x06\x66inish\x18\x05 \x01(\x0b\x32\x12.cluster.v1.FinishH\x00\x42\x07\n\x05\x65vent\"\x92\x02\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12)\n\ttoken_ids\x18\x02 \x01(\x0b\x32\x14.cluster.v1.TokenIdsH\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12&\n\x08sampling\x18\x04 \x01(\x0b\x32\x14.cluster.v1.Sampling\x12\x16\n\x0estop_token_ids\x18\x05 \x03(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x31\n\x0epriority_class\x18\x08 \x01(\x0e\x32\x19.cluster.v1.PriorityClass\x12\x12\n\nsession_id\x18\t \x01(\tB\x08\n\x06prompt\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\x05\"-\n\nTokenChunk\x12\x11\n\ttoken_ids\x18\x01 \x03(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\"\x8c\x01\n\rGenerateEvent\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x16.cluster.v1.TokenChunkH\x00\x12\"\n\x05usage\x18\x02 \x01(\x0b\x32\x11.cluster.v1.UsageH\x00\x12$\n\x06\x66inish\x18\x03 \x01(\x0b\x32\x12.cluster.v1.FinishH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListModelsRequest\"B\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rmax_model_len\x18\x02 \x01(\x05\x12\x16\n\x0eready_replicas\x18\x03 \x01(\x05\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.cluster.v1.Model*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\x12\n\x0eROLE_DEVELOPER\x10\x02\x12\r\n\tROLE_USER\x10\x03\x12\x12\n\x0eROLE_ASSISTANT\x10\x04\x12\r\n\tROLE_TOOL\x10\x05*\x85\x01\n\x0fReasoningEffort\x12 \n\x1cREASONING_EFFORT_UNSPECIFIED\x10\x00\x12\x18\n\x14REASONING_EFFORT_LOW\x10\x01\x12\x1b\n\x17REASONING_EFFORT_MEDIUM\x10\x02\x12\x19\n\x15REASONING_EFFORT_HIGH\x10\x03*i\n\rPriorityClass\x12\x1e\n\x1aPRIORITY_CLASS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPRIORITY_CLASS_INTERACTIVE\x10\x01\x12\x18\n\x14PRIORITY_CLASS_BATCH\x10\x02*\xd5\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x04\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x05\x12 \n\x1c\x46INISH_REASON_INVALID_OUTPUT\x10\x06\x32\xd8\x01\n\tInference\x12\x38\n\x04\x43hat\x12\x17.cluster.v1.ChatRequest\x1a\x15.cluster.v1.ChatEvent0\x01\x12\x44\n\x08Generate\x12\x1b.cluster.v1.GenerateRequest\x1a\x19.cluster.v1.GenerateEvent0\x01\x12K\n\nListModels\x12\x1d.cluster.v1.ListModelsRequest\x1a\x1e.cluster.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63luster/v1/inference.proto\x12\ncluster.v1\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\x9b\x01\n\x07Message\x12\x1e\n\x04role\x18\x01 \x01(\x0e\x32\x10.cluster.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12(\n\ntool_calls\x18\x03 \x03(\x0b\x32\x14.cluster.v1.ToolCall\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\x12\x11\n\treasoning\x18\x06 \x01(\t\"I\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1e\n\x16parameters_json_schema\x18\x03 \x01(\t\"\xf4\x01\n\x08Sampling\x12\x17\n\nmax_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x03\x88\x01\x01\x12\x0c\n\x04stop\x18\x05 \x03(\t\x12\x17\n\nmin_tokens\x18\x06 \x01(\x05H\x04\x88\x01\x01\x12\x17\n\nignore_eos\x18\x07 \x01(\x08H\x05\x88\x01\x01\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seedB\r\n\x0b_min_tokensB\r\n\x0b_ignore_eos\"\xfb\x02\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12%\n\x08messages\x18\x02 \x03(\x0b\x32\x13.cluster.v1.Message\x12\x35\n\x10reasoning_effort\x18\x03 \x01(\x0e\x32\x1b.cluster.v1.ReasoningEffort\x12\x1f\n\x05tools\x18\x04 \x03(\x0b\x32\x10.cluster.v1.Tool\x12&\n\x08sampling\x18\x05 \x01(\x0b\x32\x14.cluster.v1.Sampling\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12+\n\x0btool_choice\x18\x08 \x01(\x0b\x32\x16.cluster.v1.ToolChoice\x12\x1c\n\x14response_json_schema\x18\t \x01(\t\x12\x31\n\x0epriority_class\x18\n \x01(\x0e\x32\x19.cluster.v1.PriorityClass\x12\x12\n\nsession_id\x18\x0b \x01(\t\"\x9a\x01\n\nToolChoice\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.cluster.v1.ToolChoice.Mode\x12\x15\n\rfunction_name\x18\x02 \x01(\t\"J\n\x04Mode\x12\r\n\tMODE_AUTO\x10\x00\x12\r\n\tMODE_NONE\x10\x01\x12\x11\n\rMODE_REQUIRED\x10\x02\x12\x11\n\rMODE_FUNCTION\x10\x03\"\x8a\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x18\n\x10reasoning_tokens\x18\x03 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x04 \x01(\x01\x12\x15\n\rtotal_time_ms\x18\x05 \x01(\x01\"C\n\x06\x46inish\x12(\n\x06reason\x18\x01 \x01(\x0e\x32\x18.cluster.v1.FinishReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xbd\x01\n\tChatEvent\x12\x19\n\x0freasoning_delta\x18\x01 \x01(\tH\x00\x12\x17\n\rcontent_delta\x18\x02 \x01(\tH\x00\x12)\n\ttool_call\x18\x03 \x01(\x0b\x32\x14.cluster.v1.ToolCallH\x00\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x11.cluster.v1.UsageH\x00\x12$\n\x06\x66inish\x18\x05 \x01(\x0b\x32\x12.cluster.v1.FinishH\x00\x42\x07\n\x05\x65vent\"\x92\x02\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12)\n\ttoken_ids\x18\x02 \x01(\x0b\x32\x14.cluster.v1.TokenIdsH\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12&\n\x08sampling\x18\x04 \x01(\x0b\x32\x14.cluster.v1.Sampling\x12\x16\n\x0estop_token_ids\x18\x05 \x03(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x31\n\x0epriority_class\x18\x08 \x01(\x0e\x32\x19.cluster.v1.PriorityClass\x12\x12\n\nsession_id\x18\t \x01(\tB\x08\n\x06prompt\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\x05\"-\n\nTokenChunk\x12\x11\n\ttoken_ids\x18\x01 \x03(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\"\x8c\x01\n\rGenerateEvent\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x16.cluster.v1.TokenChunkH\x00\x12\"\n\x05usage\x18\x02 \x01(\x0b\x32\x11.cluster.v1.UsageH\x00\x12$\n\x06\x66inish\x18\x03 \x01(\x0b\x32\x12.cluster.v1.FinishH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListModelsRequest\"B\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rmax_model_len\x18\x02 \x01(\x05\x12\x16\n\x0eready_replicas\x18\x03 \x01(\x05\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.cluster.v1.Model*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\x12\n\x0eROLE_DEVELOPER\x10\x02\x12\r\n\tROLE_USER\x10\x03\x12\x12\n\x0eROLE_ASSISTANT\x10\x04\x12\r\n\tROLE_TOOL\x10\x05*\x85\x01\n\x0fReasoningEffort\x12 \n\x1cREASONING_EFFORT_UNSPECIFIED\x10\x00\x12\x18\n\x14REASONING_EFFORT_LOW\x10\x01\x12\x1b\n\x17REASONING_EFFORT_MEDIUM\x10\x02\x12\x19\n\x15REASONING_EFFORT_HIGH\x10\x03*i\n\rPriorityClass\x12\x1e\n\x1aPRIORITY_CLASS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPRIORITY_CLASS_INTERACTIVE\x10\x01\x12\x18\n\x14PRIORITY_CLASS_BATCH\x10\x02*\xd5\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x04\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x05\x12 \n\x1c\x46INISH_REASON_INVALID_OUTPUT\x10\x06\x32\xd8\x01\n\tInference\x12\x38\n\x04\x43hat\x12\x17.cluster.v1.ChatRequest\x1a\x15.cluster.v1.ChatEvent0\x01\x12\x44\n\x08Generate\x12\x1b.cluster.v1.GenerateRequest\x1a\x19.cluster.v1.GenerateEvent0\x01\x12K\n\nListModels\x12\x1d.cluster.v1.ListModelsRequest\x1a\x1e.cluster.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cluster.v1.inference_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=2078
-  _globals['_ROLE']._serialized_end=2193
-  _globals['_REASONINGEFFORT']._serialized_start=2196
-  _globals['_REASONINGEFFORT']._serialized_end=2329
-  _globals['_PRIORITYCLASS']._serialized_start=2331
-  _globals['_PRIORITYCLASS']._serialized_end=2436
-  _globals['_FINISHREASON']._serialized_start=2439
-  _globals['_FINISHREASON']._serialized_end=2652
+  _globals['_ROLE']._serialized_start=2158
+  _globals['_ROLE']._serialized_end=2273
+  _globals['_REASONINGEFFORT']._serialized_start=2276
+  _globals['_REASONINGEFFORT']._serialized_end=2409
+  _globals['_PRIORITYCLASS']._serialized_start=2411
+  _globals['_PRIORITYCLASS']._serialized_end=2516
+  _globals['_FINISHREASON']._serialized_start=2519
+  _globals['_FINISHREASON']._serialized_end=2732
   _globals['_TOOLCALL']._serialized_start=42
   _globals['_TOOLCALL']._serialized_end=97
   _globals['_MESSAGE']._serialized_start=100
@@ -46,33 +46,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOOL']._serialized_start=257
   _globals['_TOOL']._serialized_end=330
   _globals['_SAMPLING']._serialized_start=333
-  _globals['_SAMPLING']._serialized_end=497
-  _globals['_CHATREQUEST']._serialized_start=500
-  _globals['_CHATREQUEST']._serialized_end=879
-  _globals['_TOOLCHOICE']._serialized_start=882
-  _globals['_TOOLCHOICE']._serialized_end=1036
-  _globals['_TOOLCHOICE_MODE']._serialized_start=962
-  _globals['_TOOLCHOICE_MODE']._serialized_end=1036
-  _globals['_USAGE']._serialized_start=1039
-  _globals['_USAGE']._serialized_end=1177
-  _globals['_FINISH']._serialized_start=1179
-  _globals['_FINISH']._serialized_end=1246
-  _globals['_CHATEVENT']._serialized_start=1249
-  _globals['_CHATEVENT']._serialized_end=1438
-  _globals['_GENERATEREQUEST']._serialized_start=1441
-  _globals['_GENERATEREQUEST']._serialized_end=1715
-  _globals['_TOKENIDS']._serialized_start=1717
-  _globals['_TOKENIDS']._serialized_end=1740
-  _globals['_TOKENCHUNK']._serialized_start=1742
-  _globals['_TOKENCHUNK']._serialized_end=1787
-  _globals['_GENERATEEVENT']._serialized_start=1790
-  _globals['_GENERATEEVENT']._serialized_end=1930
-  _globals['_LISTMODELSREQUEST']._serialized_start=1932
-  _globals['_LISTMODELSREQUEST']._serialized_end=1951
-  _globals['_MODEL']._serialized_start=1953
-  _globals['_MODEL']._serialized_end=2019
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2021
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2076
-  _globals['_INFERENCE']._serialized_start=2655
-  _globals['_INFERENCE']._serialized_end=2871
+  _globals['_SAMPLING']._serialized_end=577
+  _globals['_CHATREQUEST']._serialized_start=580
+  _globals['_CHATREQUEST']._serialized_end=959
+  _globals['_TOOLCHOICE']._serialized_start=962
+  _globals['_TOOLCHOICE']._serialized_end=1116
+  _globals['_TOOLCHOICE_MODE']._serialized_start=1042
+  _globals['_TOOLCHOICE_MODE']._serialized_end=1116
+  _globals['_USAGE']._serialized_start=1119
+  _globals['_USAGE']._serialized_end=1257
+  _globals['_FINISH']._serialized_start=1259
+  _globals['_FINISH']._serialized_end=1326
+  _globals['_CHATEVENT']._serialized_start=1329
+  _globals['_CHATEVENT']._serialized_end=1518
+  _globals['_GENERATEREQUEST']._serialized_start=1521
+  _globals['_GENERATEREQUEST']._serialized_end=1795
+  _globals['_TOKENIDS']._serialized_start=1797
+  _globals['_TOKENIDS']._serialized_end=1820
+  _globals['_TOKENCHUNK']._serialized_start=1822
+  _globals['_TOKENCHUNK']._serialized_end=1867
+  _globals['_GENERATEEVENT']._serialized_start=1870
+  _globals['_GENERATEEVENT']._serialized_end=2010
+  _globals['_LISTMODELSREQUEST']._serialized_start=2012
+  _globals['_LISTMODELSREQUEST']._serialized_end=2031
+  _globals['_MODEL']._serialized_start=2033
+  _globals['_MODEL']._serialized_end=2099
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2101
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2156
+  _globals['_INFERENCE']._serialized_start=2735
+  _globals['_INFERENCE']._serialized_end=2951
 # @@protoc_insertion_point(module_scope)

@@ -49,6 +49,15 @@ def test_unsupported_options_are_refused(kwargs, message):
         chat.to_chat_request(chat_body(**kwargs))
 
 
+def test_min_tokens_and_ignore_eos_reach_the_request():
+    assert chat.to_chat_request(chat_body(min_tokens=4, ignore_eos=True)).sampling.min_tokens == 4
+    sampling = completions.to_generate_request(completions.CompletionBody(prompt="hi", min_tokens=4,
+                                                                          ignore_eos=True)).sampling
+    assert (sampling.min_tokens, sampling.ignore_eos) == (4, True)
+    sampling = completions.to_generate_request(completions.CompletionBody(prompt="hi")).sampling
+    assert (sampling.min_tokens, sampling.ignore_eos) == (0, False)
+
+
 def test_completion_prompts():
     assert completions.to_generate_request(completions.CompletionBody(prompt="hi")).text == "hi"
     assert completions.to_generate_request(completions.CompletionBody(prompt=[1, 2])).token_ids == (1, 2)
