@@ -218,10 +218,16 @@ class Pipeline:
 
     async def _attempts(self, request: EngineRequest, route: RouteRequest, timing: _Timing, label: str):
         """Tries replicas until one streams; a failure before the first token moves the request to
-        another replica (at most `max_attempts` in all), a failure after it ends the stream."""
+        another replica (at most `max_attempts` in all), a failure after it ends the stream. When no
+        replica is left to try, the controller's view is read once more before giving up."""
         failed: list[str] = []
+        looked_again = False
         while True:
             replica = self._router.choose(route, exclude=failed)
+            if replica is None and failed and not looked_again:
+                await self._replicas.look_again()  # a rollout's new replica may be ready already
+                looked_again = True
+                continue
             if replica is None:
                 if failed:
                     raise Unavailable(f"the request failed on {len(failed)} replica(s) before its first token and "

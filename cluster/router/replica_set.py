@@ -35,6 +35,7 @@ class ReplicaSet:
         self.last_refresh = 0.0
         self.cold_start = False  # the cluster scales from zero: hold requests while no replica is ready
         self.plan = ""  # the digest of the plan the controller runs
+        self._looking: asyncio.Task | None = None  # a refresh requests asked for, shared while it runs
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
@@ -61,6 +62,19 @@ class ReplicaSet:
         """Stops routing to a replica that refused a request because it is being removed."""
         if self.replicas.pop(replica_id, None) is not None:
             self._forget_gauges(replica_id)
+
+    async def look_again(self) -> None:
+        """Refreshes now, for a request whose replicas all refused it before its first token: during a
+        rollout the controller drains the old replica as soon as the new one is ready, which this
+        set sees only at its next refresh. Requests asking at once share one call; a failed one
+        leaves the view as it was."""
+        if self._looking is None or self._looking.done():
+            self._looking = asyncio.get_running_loop().create_task(self.refresh())
+            self._looking.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved if nobody waits
+        try:
+            await asyncio.shield(self._looking)
+        except Exception as exc:  # the caller's next choice finds no replica and says so
+            log.warning("replica refresh failed: %s", exc)
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -30,6 +30,8 @@ class Replicas:
         self.replicas = {rid: Replica(rid, handle=rid) for rid in ids}
         self.failed: list[str] = []
         self.cold_start = False
+        self.next_view: tuple[str, ...] | None = None  # what the controller says at the next look
+        self.looks = 0
 
     def ready(self) -> list[Replica]:
         return list(self.replicas.values())
@@ -43,6 +45,11 @@ class Replicas:
 
     def mark_draining(self, replica_id: str) -> None:
         self.replicas.pop(replica_id, None)
+
+    async def look_again(self) -> None:
+        self.looks += 1
+        if self.next_view is not None:
+            self.replicas = {rid: Replica(rid, handle=rid) for rid in self.next_view}
 
 
 class ScriptedClient:
@@ -108,6 +115,25 @@ def test_a_draining_replica_hands_the_request_to_another_without_being_reported_
     assert [e.token_ids for e in events if isinstance(e, TextChunk)] == [[7], [8]]
     first, second = (replica for replica, _ in client.calls)
     assert first != second and p._replicas.failed == [] and [r.replica_id for r in p._replicas.ready()] == [second]
+
+
+def test_a_rollouts_draining_replica_hands_over_to_the_new_one_the_gateway_has_not_seen_yet():
+    """The controller drains the old replica once the new one is ready; a request that reaches the old
+    one before this gateway's next refresh was refused with 'no other replica is ready'."""
+    client = ScriptedClient(ReplicaDraining("replica old is draining"), DONE)
+    p = pipeline(client, "old")
+    p._replicas.next_view = ("new",)
+    events = generate(p)
+    assert [e.token_ids for e in events if isinstance(e, TextChunk)] == [[7], [8]]
+    assert [replica for replica, _ in client.calls] == ["old", "new"] and p._replicas.looks == 1
+
+
+def test_when_the_fresh_view_has_no_other_replica_the_request_is_refused_after_one_look():
+    client = ScriptedClient(ReplicaFailed("EngineGenerateError: boom"))
+    p = pipeline(client, "a")
+    with pytest.raises(Unavailable, match="failed on 1 replica"):
+        generate(p)
+    assert p._replicas.looks == 1 and len(client.calls) == 1
 
 
 def test_with_no_replica_a_request_is_refused_unless_the_cluster_scales_from_zero():

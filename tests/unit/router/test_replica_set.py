@@ -49,3 +49,26 @@ def test_the_view_says_whether_requests_may_wait_for_a_cold_start():
     replicas = ReplicaSet(SimpleNamespace(routing_view=Method(view)))
     asyncio.run(replicas.refresh())
     assert replicas.cold_start and replicas.plan == "p" and replicas.ready() == []
+
+
+def test_requests_looking_again_at_once_share_one_call_and_a_failed_call_keeps_the_view():
+    calls = []
+    handle = SimpleNamespace(load=Method(lambda: asyncio.sleep(0, ReplicaLoad())))
+    answers = [RoutingView(((info("new"), handle),), cold_start=False, plan="p")]
+
+    async def view(report=None):
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        if not answers:
+            raise TimeoutError("controller restarting")
+        return answers.pop(0)
+
+    replicas = ReplicaSet(SimpleNamespace(routing_view=Method(view)))
+
+    async def main():
+        await asyncio.gather(*(replicas.look_again() for _ in range(5)))
+        assert len(calls) == 1 and [r.replica_id for r in replicas.ready()] == ["new"]
+        await replicas.look_again()  # the controller does not answer: the request decides with what it has
+        assert len(calls) == 2 and [r.replica_id for r in replicas.ready()] == ["new"]
+
+    asyncio.run(main())
