@@ -15,7 +15,7 @@ from cluster.gateway.prepare import Prepared, Preparer
 from cluster.gateway.stop_strings import StopMatcher
 from cluster.harmony.parse import ChatParser
 from cluster.harmony.text import TextDecoder
-from cluster.replica.client import ReplicaDied, ReplicaDraining, ReplicaFailed, stream_tokens
+from cluster.replica.client import ReplicaDied, ReplicaDraining, ReplicaFailed
 from cluster.router.policy import RouteRequest
 from cluster.router.replica_set import Replica, ReplicaSet
 from cluster.router.router import Router
@@ -113,7 +113,7 @@ class Pipeline:
     """
 
     def __init__(self, replicas: ReplicaSet, router: Router, admission: Admission, preparer: Preparer,
-                 request_timeout_s: float, max_attempts: int, stream=stream_tokens):
+                 request_timeout_s: float, max_attempts: int, stream):
         self._replicas = replicas
         self._router = router
         self._admission = admission
@@ -121,7 +121,7 @@ class Pipeline:
         self.limits = preparer.limits
         self._request_timeout_s = request_timeout_s
         self._max_attempts = max_attempts
-        self._stream_tokens = stream  # the replica client: (actor handle, EngineRequest) → TokenChunks
+        self._stream_tokens = stream  # the replica client: (replica id, actor handle, EngineRequest) → TokenChunks
 
     def ready_replicas(self) -> int:
         return len(self._replicas.ready())
@@ -254,7 +254,7 @@ class Pipeline:
         replica.in_flight += 1
         metrics.REPLICA_GATEWAY_IN_FLIGHT.labels(replica.replica_id).set(replica.in_flight)
         try:
-            async with aclosing(self._stream_tokens(replica.handle, request)) as chunks:
+            async with aclosing(self._stream_tokens(replica.replica_id, replica.handle, request)) as chunks:
                 async for chunk in chunks:
                     timing.record(chunk)
                     streamed = True

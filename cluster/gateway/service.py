@@ -20,6 +20,7 @@ from cluster.gateway.render_pool import RenderPool
 from cluster.gateway.signals import GatewaySignals
 from cluster.gateway.validate import Limits
 from cluster.harmony.vocab import harmony_encoding
+from cluster.replica.client import Channels
 from cluster.router.profile import profile_from_config
 from cluster.router.replica_set import ReplicaSet
 from cluster.router.router import Router
@@ -39,6 +40,7 @@ async def run_gateway(config: ClusterConfig, controller, stop: asyncio.Event, be
     metrics_server = gateway = http = None
     render_pool = RenderPool(g.render_workers, g.render_timeout_s)
     loop_lag = LoopLagMonitor()
+    channels = Channels()
     try:
         await render_pool.start()
         harmony_encoding().encode("warm up")  # the first request must not pay for loading the vocabulary
@@ -51,7 +53,7 @@ async def run_gateway(config: ClusterConfig, controller, stop: asyncio.Event, be
                               a.max_queue_wait_s, lambda: len(replicas.ready()))
         router = Router(replicas, profile, config.router.snapshot_max_age_s)
         pipeline = Pipeline(replicas, router, admission, Preparer(limits, render_pool), g.request_timeout_s,
-                            config.router.max_attempts)
+                            config.router.max_attempts, channels.stream)
         auth = Authenticator.from_file(g.api_keys_file)
         gateway = GrpcGateway(pipeline, auth, g.host, g.grpc_port, g.max_request_bytes)
         await gateway.start()
@@ -78,7 +80,7 @@ async def run_gateway(config: ClusterConfig, controller, stop: asyncio.Event, be
         await asyncio.gather(*([gateway.stop(g.shutdown_grace_s)] if gateway else []),
                              *([http.stop()] if http else []))
         await replicas.stop()
-        await asyncio.gather(render_pool.stop(), loop_lag.stop())
+        await asyncio.gather(render_pool.stop(), loop_lag.stop(), channels.close())
         if metrics_server is not None:
             await asyncio.to_thread(metrics_server.shutdown)  # it waits up to half a second for its thread
 

@@ -1,4 +1,5 @@
-"""The replica: a detached Ray actor owning one engine, streaming token-id chunks to the gateways.
+"""The replica: a detached Ray actor owning one engine, streaming token-id chunks to the gateways
+over its token channel (`channel_server.py`); Ray carries the control calls.
 
 Replicas are detached and named `replica-<id>` in the cluster's namespace, so they outlive the
 controller that created them; a restarted controller finds them by name and asks each `info()`.
@@ -13,6 +14,7 @@ import time
 import psutil
 import ray
 
+from cluster.replica.channel_server import ChannelAddress, ChannelServer
 from cluster.replica.client import ReplicaDraining
 from cluster.replica.progress import Progress
 from cluster.replica.vllm_engine import VllmEngine, VllmSettings
@@ -39,6 +41,7 @@ class ReplicaActor:
         self._engine = VllmEngine(settings)
         self._starting: asyncio.Task | None = None
         self._progress = Progress()
+        self._channel = ChannelServer(self._generate, ray.util.get_node_ip_address())
 
     async def info(self) -> ReplicaInfo:
         """Answers as soon as the actor is placed on a node (a pending actor does not answer)."""
@@ -53,12 +56,17 @@ class ReplicaActor:
         self._info = dataclasses.replace(self._info, started=True)
         return self._info.replica_id
 
-    async def generate(self, request: EngineRequest):
-        """Streams token chunks; call with `num_returns="streaming"`.
+    async def channel(self) -> ChannelAddress:
+        """Where a gateway connects for token streams, and the secret it must present; the server
+        listens from the first call on."""
+        return await self._channel.start()
 
-        Raises `ReplicaDraining` before any token when the replica is being removed. A caller that
-        stops early cancels the task (`ray.cancel`): the CancelledError, or the GeneratorExit of a
-        closed stream, passes through the engine's generator, which aborts the engine request.
+    async def _generate(self, request: EngineRequest):
+        """Streams a request's token chunks to the channel.
+
+        Raises `ReplicaDraining` before any token when the replica is being removed. A gateway that
+        stops early cancels the channel's task: the CancelledError, or the GeneratorExit of a closed
+        stream, passes through the engine's generator, which aborts the engine request.
         """
         if self._info.draining:
             raise ReplicaDraining(f"replica {self._info.replica_id} is draining")
@@ -93,6 +101,7 @@ class ReplicaActor:
     async def stop(self) -> None:
         """Frees the engine. An engine process that does not exit in time (frozen, stuck in a
         kernel) is killed, so that nothing outlives the actor."""
+        await self._channel.close()
         try:
             await asyncio.wait_for(asyncio.to_thread(self._engine.shutdown), SHUTDOWN_TIMEOUT_S)
         except Exception as exc:

@@ -60,8 +60,8 @@ class ScriptedClient:
         self.calls: list[tuple[str, str]] = []  # (replica, engine request id)
         self.requests = []  # the engine requests, in order
 
-    async def __call__(self, handle, request):
-        self.calls.append((handle, request.request_id))
+    async def __call__(self, replica_id, handle, request):
+        self.calls.append((replica_id, request.request_id))
         self.requests.append(request)
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, Exception):

@@ -94,7 +94,7 @@ class NoReplicas:
 
 def app(keys=frozenset()):
     pipeline = Pipeline(replicas=NoReplicas(), router=None, admission=None, preparer=Preparer(LIMITS, pool=None),
-                        request_timeout_s=5, max_attempts=1)
+                        request_timeout_s=5, max_attempts=1, stream=None)
     return build_app(pipeline, Authenticator(keys), progress=lambda: 0.0, max_body_bytes=MAX_BODY, body_timeout_s=5)
 
 
