@@ -8,6 +8,7 @@ dying closes it, and every stream still on it fails with `ReplicaDied`.
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import socket
@@ -56,8 +57,9 @@ class Channels:
         whole stream with the request's deadline.
         """
         connection = await self._connection(replica_id, handle)
-        async for chunk in connection.stream(request):
-            yield chunk
+        async with contextlib.aclosing(connection.stream(request)) as chunks:  # its `finally` cancels now
+            async for chunk in chunks:
+                yield chunk
 
     async def close(self) -> None:
         for task in self._opening.values():
