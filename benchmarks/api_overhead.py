@@ -101,7 +101,7 @@ async def one_http(client: httpx.AsyncClient, base: str, max_tokens: int, seed: 
 
 
 async def one_grpc(stub, max_tokens: int, seed: int) -> tuple[float, int]:
-    request = pb.GenerateRequest(text=PROMPT, sampling=pb.Sampling(max_tokens=max_tokens, seed=seed))
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.Sampling(max_tokens=max_tokens, seed=seed, ignore_eos=True))
     start, ttft, tokens = time.perf_counter(), None, 0
     async for event in stub.Generate(request, timeout=300):
         if event.HasField("tokens") and ttft is None:
