@@ -119,8 +119,11 @@ class Connection:
         inbox = self._streams[stream] = _Inbox()
         finished = False
         try:
-            self._writer.write(frames.encode(frames.Submit(stream, request)))
-            await self._writer.drain()
+            try:
+                self._writer.write(frames.encode(frames.Submit(stream, request)))
+                await self._writer.drain()
+            except ConnectionError:  # the replica went away before the reader noticed
+                raise ReplicaDied("the replica closed its token channel") from None
             while not finished:
                 chunk = await inbox.take()
                 finished = chunk.finish is not None
