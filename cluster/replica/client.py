@@ -13,7 +13,7 @@ import functools
 import logging
 import socket
 
-from ray.exceptions import RayActorError
+from ray.exceptions import RayError
 
 from cluster.errors import InvalidRequest
 from cluster.replica import frames
@@ -78,7 +78,7 @@ class Channels:
             opening.add_done_callback(lambda task: self._opened(replica_id, task))
         try:
             return await asyncio.shield(opening)
-        except (RayActorError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        except (RayError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             raise ReplicaDied(f"the replica's token channel cannot be reached ({type(exc).__name__})") from None
 
     def _opened(self, replica_id: str, task: asyncio.Task) -> None:
