@@ -125,12 +125,12 @@ class _Connection:
             if not finished:
                 self._send(stream, [], FinishReason.STOP)
         except InvalidRequest as exc:
-            self._fail(stream, "invalid", str(exc))
+            self._fail(stream, frames.INVALID, str(exc))
         except ReplicaDraining as exc:
-            self._fail(stream, "draining", str(exc))
+            self._fail(stream, frames.DRAINING, str(exc))
         except Exception as exc:
             log.error("request %s failed in the engine: %s: %s", request.request_id, type(exc).__name__, exc)
-            self._fail(stream, "failed", f"{type(exc).__name__}: {exc}")
+            self._fail(stream, frames.FAILED, f"{type(exc).__name__}: {exc}")
         finally:
             self._tasks.pop(stream, None)
 

@@ -37,8 +37,8 @@ class ReplicaDraining(Exception):
     Raised by the replica actor, passed on as is by the client."""
 
 
-_FAILURES = {"invalid": lambda m: InvalidRequest(f"the engine rejected the request: {m}"),
-             "draining": ReplicaDraining, "failed": ReplicaFailed}
+_FAILURES = {frames.INVALID: lambda m: InvalidRequest(f"the engine rejected the request: {m}"),
+             frames.DRAINING: ReplicaDraining, frames.FAILED: ReplicaFailed}
 
 
 class Channels:

@@ -36,10 +36,11 @@ class Cancel(msgspec.Struct, tag="cancel", array_like=True):
 
 class Step(msgspec.Struct, tag="step", array_like=True):
     chunks: list[tuple[int, list[int], FinishReason | None]]  # (stream, token ids, finish)
-    failures: list[tuple[int, str, str]] = []  # (stream, kind: one of FAILURE_KINDS, message)
+    failures: list[tuple[int, str, str]] = []  # (stream, kind: INVALID, DRAINING or FAILED, message)
 
 
-FAILURE_KINDS = ("invalid", "draining", "failed")
+# Why a stream failed: the engine rejected the request, the replica is draining, or anything else.
+INVALID, DRAINING, FAILED = "invalid", "draining", "failed"
 
 TO_REPLICA = msgspec.msgpack.Decoder(Hello | Submit | Cancel)
 TO_GATEWAY = msgspec.msgpack.Decoder(Step)
