@@ -76,6 +76,13 @@ async def until(condition, timeout_s: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
+async def first_chunk_awaited(engine: Engine, stream, running: int = 1) -> asyncio.Task:
+    """Starts waiting for the stream's first chunk and returns once the engine runs `running` requests."""
+    first = asyncio.create_task(anext(stream))
+    await until(lambda: len(engine.started) == running)
+    return first
+
+
 async def collect(stream) -> list[TokenChunk]:
     return [chunk async for chunk in stream]
 
@@ -111,8 +118,7 @@ async def test_a_caller_that_stops_early_aborts_its_request_in_the_engine_and_th
     async with channel(engine) as (_, stream, _):
         kept = asyncio.create_task(collect(stream("kept")))
         left = stream("left")
-        first = asyncio.create_task(anext(left))
-        await until(lambda: len(engine.started) == 2)
+        first = await first_chunk_awaited(engine, left, running=2)
         await engine.step()
         assert (await first).token_ids == [0]
         await left.aclose()
@@ -138,8 +144,7 @@ async def test_a_replica_that_goes_away_fails_its_open_streams_and_is_not_reache
     engine = Engine(steps=3)
     async with channel(engine) as (server, stream, _):
         open_stream = stream("q")
-        first = asyncio.create_task(anext(open_stream))
-        await until(lambda: engine.started)
+        first = await first_chunk_awaited(engine, open_stream)
         await engine.step()
         assert (await first).token_ids == [0]
         await server.close()
@@ -154,8 +159,7 @@ async def test_a_gateway_that_closes_its_connection_aborts_its_requests():
     engine = Engine(steps=3)
     async with channel(engine) as (_, stream, channels):
         open_stream = stream("q")
-        pending = asyncio.create_task(anext(open_stream))
-        await until(lambda: engine.started)
+        pending = await first_chunk_awaited(engine, open_stream)
         await channels.close()
         with pytest.raises(ReplicaDied):
             await asyncio.wait_for(pending, 5)
@@ -175,8 +179,7 @@ async def test_a_slow_consumer_gets_what_piled_up_as_one_chunk_and_stalls_no_one
     engine = Engine(steps=4)
     async with channel(engine) as (_, stream, _):
         slow, fast = stream("slow"), asyncio.create_task(collect(stream("fast")))
-        first = asyncio.create_task(anext(slow))
-        await until(lambda: len(engine.started) == 2)
+        first = await first_chunk_awaited(engine, slow, running=2)
         await engine.step()
         assert (await first).token_ids == [0]
         await engine.step(3)  # the slow caller reads nothing meanwhile
