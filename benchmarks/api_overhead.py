@@ -156,6 +156,7 @@ class Processes:
         self.root = psutil.Process(root)
         self.front = [self.root] + [p for p in self.root.children(recursive=True)
                                     if any(mark in " ".join(p.cmdline()) for mark in front)]
+        self.front_idle_cpu_per_s = 0.0  # measured by `idle`, taken out of rounds that include idle time
 
     def tree(self) -> list[psutil.Process]:
         return [self.root] + self.root.children(recursive=True)
