@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cluster.config import TINY_VARIANTS, ConfigError, embedded_default, load_config, on_loopback
-from loadtest.cli import add_arguments as add_bench_arguments
+from loadtest.arguments import add_arguments as add_bench_arguments
 
 APPLY_HELP = ("if the cluster runs another plan, roll this config's out (replicas replaced one at a time) "
               "instead of refusing to start")

@@ -17,17 +17,17 @@ from pathlib import Path
 import ray
 from prometheus_client import start_http_server
 
-from cluster.config import ClusterConfig, on_loopback
+from cluster.config import ClusterConfig
 from cluster.controller.connect import check_plan, ensure_controller, find_controller
 from cluster.controller.controller import NAMESPACE
 from cluster.controller.plan import ClusterPlan, plan_from_config
 from cluster.controller.watch import ControllerWatch
 from cluster.gateway.service import run_gateway
+from cluster.ray_join import STATE_FILE, join_ray
 from cluster.tinymodel import ensure_tiny_model
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "serve.json"  # in the cache directory: how `oss-cluster status` finds the embedded default
 FIND_CONTROLLER_S = 120.0  # a gateway started beside a new cluster waits this long for its controller
 RECHECK_CONTROLLER_S = 10.0  # how often the controller role checks that the cluster still has one
 
@@ -39,26 +39,6 @@ def start_ray(config: ClusterConfig, replica_logs: bool) -> None:
         return
     ray.init(address="local", namespace=NAMESPACE, num_cpus=os.cpu_count(), include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=replica_logs, configure_logging=False)
-
-
-def join_ray(address: str, replica_logs: bool = False) -> None:
-    """Joins an existing cluster as a driver on this node: `address`, or the cluster this node belongs to.
-
-    Ray 2.60 protects clusters with a token (~/.ray/auth_token, or $RAY_AUTH_TOKEN) but sends it to
-    an explicit address only when told to; a cluster on loopback is reached from loopback.
-    """
-    if address:  # ray.init does this itself for "auto" only
-        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
-
-        quiet = logging.getLogger("ray._private.authentication.authentication_token_setup")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)  # its warning says what every local cluster does
-        try:
-            maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
-        finally:
-            quiet.setLevel(level)
-    ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=replica_logs, configure_logging=False,
-             **({"_node_ip_address": "127.0.0.1"} if on_loopback(address) else {}))
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -11,7 +11,7 @@ import ray
 
 from cluster.controller.connect import ControllerError, find_controller
 from cluster.controller.status import render
-from cluster.serve import STATE_FILE, join_ray
+from cluster.ray_join import STATE_FILE, join_ray
 
 CALL_TIMEOUT_S = 15.0
 

@@ -66,16 +66,18 @@ def ray_address(cluster: Cluster) -> str:
 
 
 def status_when(cluster: Cluster, predicate, timeout_s: float, what: str) -> dict:
-    """The first status (of a reachable controller) that satisfies `predicate`."""
+    """The first status (of a reachable controller) that satisfies `predicate`. A status command that does
+    not answer within its own deadline is asked again: on 2 busy cores, starting a Ray driver can take
+    most of a minute while an engine loads."""
 
     def check():
         try:
             status = cluster.status()
-        except AssertionError:  # the controller is restarting
+        except (AssertionError, subprocess.TimeoutExpired):  # the controller is restarting, or slow to reach
             return None
         return status if predicate(status) else None
 
-    return wait_for(check, timeout_s, what, interval_s=0.5)
+    return wait_for(check, timeout_s, what, interval_s=1.0)
 
 
 def ready_ids(status: dict) -> set[str]:

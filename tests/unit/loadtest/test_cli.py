@@ -1,6 +1,6 @@
 import argparse
 
-from loadtest.cli import add_arguments
+from loadtest.arguments import add_arguments
 
 
 def parse(*argv: str) -> argparse.Namespace:
