@@ -32,13 +32,21 @@ FIND_CONTROLLER_S = 120.0  # a gateway started beside a new cluster waits this l
 RECHECK_CONTROLLER_S = 10.0  # how often the controller role checks that the cluster still has one
 
 
+# The embedded default runs no tasks, only actors, each in a worker of its own: a worker Ray starts ahead
+# would sit idle (one process, ~80 MiB, ~0.7 % of a core at rest). The project exports its own metrics,
+# so Ray's collection (its agent's periodic reports) is off too.
+EMBEDDED_RAY_CONFIG = {"enable_worker_prestart": False, "prestart_worker_first_driver": False,
+                       "enable_metrics_collection": False}
+
+
 def start_ray(config: ClusterConfig, replica_logs: bool) -> None:
     """Joins the configured Ray cluster, or starts a private one that listens on loopback only."""
     if config.ray_address:
         join_ray(config.ray_address, replica_logs)
         return
     ray.init(address="local", namespace=NAMESPACE, num_cpus=os.cpu_count(), include_dashboard=False,
-             _node_ip_address="127.0.0.1", log_to_driver=replica_logs, configure_logging=False)
+             _node_ip_address="127.0.0.1", log_to_driver=replica_logs, configure_logging=False,
+             _system_config=EMBEDDED_RAY_CONFIG)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -5,6 +5,7 @@ import threading
 import time
 
 import grpc
+import psutil
 import pytest
 from grpc_health.v1 import health_pb2
 from openai_harmony import Conversation, Message, ReasoningEffort, Role, SystemContent
@@ -196,3 +197,12 @@ def test_required_tool_choice_over_grpc(cluster):
     call = events["tool_call"][0]
     assert call.name == "get_weather" and json.loads(call.arguments)["city"] in ("Paris", "Oslo")
     assert events["finish"][0].reason == pb.FINISH_REASON_TOOL_CALLS
+
+
+def test_the_embedded_default_starts_no_idle_ray_worker_and_no_dashboard(cluster):
+    serve = psutil.Process(json.loads((cluster.cache / "serve.json").read_text())["pid"])
+    commands = [" ".join(p.cmdline()) for p in serve.children(recursive=True) if p.is_running()]
+    assert any("ray::ReplicaActor" in c for c in commands), commands  # the tree is the one serving
+    assert not any(c.startswith("ray::IDLE") for c in commands), commands
+    dashboards = [c for c in commands if "dashboard/dashboard.py" in c]
+    assert all("--modules-to-load=UsageStatsHead" in c for c in dashboards), dashboards
