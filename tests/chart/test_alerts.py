@@ -43,3 +43,13 @@ def test_every_alert_has_a_test_that_fires_it_and_one_that_does_not(rules):
     fired = {c["alertname"] for c in cases if c["exp_alerts"]}
     quiet = {c["alertname"] for c in cases if not c["exp_alerts"]}
     assert alerts == fired == quiet
+
+
+def test_every_alert_links_a_runbook_that_exists(rules):
+    operations = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    anchors = {line.lstrip("#").strip().lower() for line in operations.splitlines() if line.startswith("### ")}
+    for group in yaml.safe_load(rules.read_text())["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                link = rule["annotations"]["runbook"]
+                assert link.startswith("docs/operations.md#") and link.partition("#")[2] in anchors, rule["alert"]

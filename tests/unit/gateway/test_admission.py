@@ -1,6 +1,7 @@
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from cluster.errors import Overloaded
 from cluster.gateway.admission import Admission
@@ -126,3 +127,13 @@ def test_waiters_are_admitted_when_replicas_become_ready():
         assert adm.running == 0
 
     asyncio.run(main())
+
+
+def test_shed_and_queue_series_exist_at_zero_before_any_request():
+    admission()
+    for priority_class in PriorityClass:
+        assert REGISTRY.get_sample_value("oss_cluster_admission_queue_depth",
+                                         {"priority_class": priority_class.value}) == 0
+        for reason in ("queue_full", "displaced", "queue_timeout"):
+            assert REGISTRY.get_sample_value("oss_cluster_shed_requests_total",
+                                             {"priority_class": priority_class.value, "reason": reason}) is not None
