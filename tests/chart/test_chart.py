@@ -218,3 +218,19 @@ def test_the_committed_dashboard_is_what_its_builder_writes(tmp_path):
     objects = render()
     board = json.loads(one(objects, "ConfigMap", "-dashboard")["data"]["oss-cluster.json"])
     assert board == json.loads(built.read_text())
+
+
+def test_optional_parts_can_be_turned_off():
+    objects = render("--set", "apiKeys.enabled=false", "--set", "networkPolicy.enabled=false",
+                     "--set", "gateway.autoscaling.enabled=false", "--set", "gateway.podDisruptionBudget.enabled=false",
+                     "--set", "monitoring.dashboard.enabled=false", "--set", "gateway.replicas=3")
+    kinds = {o["kind"] for o in objects}
+    assert not kinds & {"NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    gateway = one(objects, "Deployment", "-gateway")
+    assert gateway["spec"]["replicas"] == 3  # without the HPA the chart sets the count
+    assert not [v for v in gateway["spec"]["template"]["spec"]["volumes"] if v["name"] == "api-keys"]
+    config = yaml.safe_load(one(objects, "ConfigMap", "-config")["data"]["cluster.yaml"])
+    assert "api_keys_file" not in config["gateway"]
+    assert list(by_kind(objects, "ConfigMap")) == ["rel-oss-cluster-config"]
+    with_hpa = one(render(), "Deployment", "-gateway")
+    assert "replicas" not in with_hpa["spec"]  # the HPA owns the count
