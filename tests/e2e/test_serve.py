@@ -200,7 +200,7 @@ def test_required_tool_choice_over_grpc(cluster):
 
 
 def test_the_embedded_default_starts_no_idle_ray_worker_and_no_dashboard(cluster):
-    serve = psutil.Process(json.loads((cluster.cache / "serve.json").read_text())["pid"])
+    serve = psutil.Process(cluster.process.pid)
     commands = [" ".join(p.cmdline()) for p in serve.children(recursive=True) if p.is_running()]
     assert any("ray::ReplicaActor" in c for c in commands), commands  # the tree is the one serving
     assert not any(c.startswith("ray::IDLE") for c in commands), commands
