@@ -37,15 +37,19 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Environment every Ray process of the release shares: the cluster's auth token and the cache. */}}
 {{- define "oss-cluster.rayEnv" -}}
+{{ include "oss-cluster.rayTokenEnv" . }}
+- name: OSS_CLUSTER_CACHE
+  value: /cache
+- name: HOME
+  value: /tmp
+{{- end -}}
+
+{{- define "oss-cluster.rayTokenEnv" -}}
 - name: RAY_AUTH_TOKEN
   valueFrom:
     secretKeyRef:
       name: {{ include "oss-cluster.fullname" . }}-ray-token
       key: token
-- name: OSS_CLUSTER_CACHE
-  value: /cache
-- name: HOME
-  value: /tmp
 {{- end -}}
 
 {{/* Writable places under a read-only root filesystem: Ray's session files, the cache, shared memory. */}}
@@ -72,9 +76,26 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* Pull secrets, the pod's security context and where it may run (`placement`: nodeSelector,
+tolerations, affinity) of one component's pods. */}}
+{{- define "oss-cluster.podBasics" -}}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- include "oss-cluster.podSecurity" .root | nindent 2 }}
+{{- range $field := list "nodeSelector" "tolerations" "affinity" }}
+{{- with index $.placement $field }}
+{{ $field }}:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "oss-cluster.containerSecurity" -}}
 allowPrivilegeEscalation: false
-readOnlyRootFilesystem: {{ .readOnly }}
+readOnlyRootFilesystem: true
 capabilities:
   drop: ["ALL"]
 {{- end -}}
