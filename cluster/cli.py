@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("b", type=Path)
     p = sub.add_parser("validate-config", help="check a cluster.yaml and print the settings it yields")
     p.add_argument("file")
+    p = sub.add_parser("hash-key", help="print the hash a tenants file stores for each API key read from stdin")
+    p.add_argument("--generate", action="store_true",
+                   help="make a new random key instead: print it, then its hash, one per line")
     p = sub.add_parser("make-tiny-model", help="write the tiny gpt-oss model and print its directory")
     p.add_argument("--variant", choices=TINY_VARIANTS, default="trained",
                    help="trained: speaks Harmony (the embedded default); random: untrained weights "
@@ -145,11 +148,43 @@ def _validate_config(args) -> int:
     from cluster.controller import autoscale
     from cluster.router.profile import profile_from_config
 
+    from cluster.gateway.tenants import Tenants, TenantsError
+    from cluster.gateway.tls import ServerTls
+
     config = load_config(args.file)
     profile_from_config(config.router)
     autoscale.check(config.autoscaling)
+    g = config.gateway
+    tls = ServerTls.from_config(g.tls_cert_file, g.tls_key_file, g.tls_client_ca_file)
+    if tls is not None:
+        tls.check()
+    if config.gateway.tenants_file:
+        try:
+            tenants = Tenants(config.gateway.tenants_file)
+        except TenantsError as exc:
+            raise ConfigError(f"gateway.tenants_file: {config.gateway.tenants_file}: {exc}") from None
+        print(f"{config.gateway.tenants_file}: {len(tenants.names())} tenant(s): {', '.join(tenants.names())}")
     print(f"{args.file}: valid")
     print(config)
+    return 0
+
+
+def _hash_key(args) -> int:
+    import secrets
+
+    from cluster.gateway.tenants import hash_key
+
+    if args.generate:
+        key = "sk-" + secrets.token_urlsafe(32)  # 256 random bits
+        print(key)
+        print(hash_key(key))
+        return 0
+    keys = [line.strip() for line in sys.stdin if line.strip()]
+    if not keys:
+        print("oss-cluster hash-key: no key on stdin; e.g. `echo \"$KEY\" | oss-cluster hash-key`", file=sys.stderr)
+        return 2
+    for key in keys:
+        print(hash_key(key))
     return 0
 
 
@@ -162,7 +197,7 @@ def _make_tiny_model(args) -> int:
 
 COMMANDS = {"serve": _serve, "controller": _controller, "gateway": _gateway, "status": _status, "chat": _chat,
             "bench": _bench, "compare": _compare, "validate-config": _validate_config,
-            "make-tiny-model": _make_tiny_model}
+            "hash-key": _hash_key, "make-tiny-model": _make_tiny_model}
 
 if __name__ == "__main__":
     sys.exit(main())

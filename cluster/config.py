@@ -55,7 +55,12 @@ class GatewayConfig:
     request_timeout_s: float = 600.0  # deadline of requests that set none
     shutdown_grace_s: float = 30.0
     constrained_reasoning_max_tokens: int | None = None  # reasoning budget under tool_choice/json_schema
-    api_keys_file: str = ""  # one key per line; empty: no authentication
+    tenants_file: str = ""  # tenants, their key hashes and limits (docs/tenants.md); empty: no authentication
+    audit_log: str = ""  # one JSON line per call: "-" for stdout, a file path, or empty for none
+    tls_cert_file: str = ""  # PEM; with tls_key_file: HTTPS and gRPC over TLS; empty: plaintext
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""  # PEM CA certificates: both APIs then require a client certificate (mTLS)
+    admin_host: str = ""  # where metrics, /healthz and /readyz listen (plain HTTP, metrics_port); empty: host
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,10 @@ def _build(default, raw, where: str):
         raise ConfigError(f"{where or 'the config'}: expected a mapping, got {type(raw).__name__}")
     fields = {f.name: f for f in dataclasses.fields(default)}
     unknown = sorted(set(raw) - set(fields))
+    if where == "gateway" and "api_keys_file" in unknown:
+        raise ConfigError("gateway.api_keys_file: replaced by gateway.tenants_file, which stores keys hashed; "
+                          "print each key's hash with `oss-cluster hash-key` and list it under a tenant "
+                          "(docs/tenants.md)")
     if unknown:
         raise ConfigError(f"{where + '.' if where else ''}{unknown[0]}: unknown field; allowed: {', '.join(fields)}")
     values = {}
@@ -260,8 +269,18 @@ def _check(cfg: ClusterConfig) -> None:
         raise ConfigError("gateway.metrics_port: gateway.grpc_port, http_port and metrics_port must all differ")
     if g.constrained_reasoning_max_tokens is not None:
         _in_range("gateway.constrained_reasoning_max_tokens", g.constrained_reasoning_max_tokens, 0, e.max_model_len)
-    if g.api_keys_file and not Path(g.api_keys_file).is_file():
-        raise ConfigError(f"gateway.api_keys_file: {g.api_keys_file} is not a file")
+    if bool(g.tls_cert_file) != bool(g.tls_key_file):
+        raise ConfigError("gateway.tls_key_file: set both gateway.tls_cert_file and gateway.tls_key_file, or neither")
+    if g.tls_client_ca_file and not g.tls_cert_file:
+        raise ConfigError("gateway.tls_client_ca_file: needs gateway.tls_cert_file and tls_key_file (mutual TLS is "
+                          "TLS with client certificates)")
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        if getattr(g, name) and not Path(getattr(g, name)).is_file():
+            raise ConfigError(f"gateway.{name}: {getattr(g, name)} is not a file")
+    if g.tenants_file and not Path(g.tenants_file).is_file():
+        raise ConfigError(f"gateway.tenants_file: {g.tenants_file} is not a file")
+    if g.audit_log not in ("", "-") and not Path(g.audit_log).parent.is_dir():
+        raise ConfigError(f"gateway.audit_log: the folder of {g.audit_log} does not exist")
     _in_range("gateway.default_max_tokens", g.default_max_tokens, 1, e.max_model_len)
     _in_range("gateway.max_message_bytes", g.max_message_bytes, 1024, 64 << 20)
     _in_range("gateway.max_request_bytes", g.max_request_bytes, 64 << 10, 256 << 20)

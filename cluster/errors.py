@@ -30,6 +30,10 @@ class Unauthenticated(ClusterError):
     """The caller did not prove who it is."""
 
 
+class PermissionDenied(ClusterError):
+    """The caller is known but may not ask for this (a priority class its tenant may not use)."""
+
+
 class ModelNotFound(ClusterError):
     """The request names a model this gateway does not serve."""
 
@@ -62,6 +66,7 @@ STATUS_TABLE: dict[type[ClusterError], tuple[grpc.StatusCode, int]] = {
     UnsupportedMediaType: (grpc.StatusCode.INVALID_ARGUMENT, 415),
     SlowClient: (grpc.StatusCode.DEADLINE_EXCEEDED, 408),
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401),
+    PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, 403),
     ModelNotFound: (grpc.StatusCode.NOT_FOUND, 404),
     Overloaded: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
     Unavailable: (grpc.StatusCode.UNAVAILABLE, 503),

@@ -6,19 +6,22 @@ from prometheus_client import Counter, Gauge, Histogram
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _INTER_TOKEN = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5)
 
-REQUESTS = Counter("oss_cluster_requests_total", "Requests finished, by API method and status code.",
-                   ["method", "code"])
-IN_FLIGHT = Gauge("oss_cluster_in_flight_requests", "Requests being served by this gateway.", ["method"])
+REQUESTS = Counter("oss_cluster_requests_total",
+                   "Calls finished, by API (grpc, http), method, tenant and gRPC status name (HTTP codes mapped).",
+                   ["api", "method", "tenant", "code"])
+IN_FLIGHT = Gauge("oss_cluster_in_flight_requests", "Calls being served by this gateway.", ["api", "method"])
 TIME_TO_FIRST_TOKEN = Histogram("oss_cluster_time_to_first_token_seconds",
                                 "From the request reaching the gateway to the first generated token.",
-                                ["method"], buckets=_LATENCY)
+                                ["method", "tenant"], buckets=_LATENCY)
 INTER_TOKEN_LATENCY = Histogram("oss_cluster_inter_token_latency_seconds",
                                 "Between consecutive generated tokens, per token.", ["method"], buckets=_INTER_TOKEN)
 END_TO_END_LATENCY = Histogram("oss_cluster_request_duration_seconds",
-                               "From the request reaching the gateway to its last event.", ["method"], buckets=_LATENCY)
-PROMPT_TOKENS = Counter("oss_cluster_prompt_tokens_total", "Prompt tokens of finished requests.", ["method"])
-COMPLETION_TOKENS = Counter("oss_cluster_completion_tokens_total", "Generated tokens of finished requests.",
-                            ["method"])
+                               "From the request reaching the gateway to its last event.", ["method", "tenant"],
+                               buckets=_LATENCY)
+PROMPT_TOKENS = Counter("oss_cluster_prompt_tokens_total", "Prompt tokens of requests, counted once rendered.",
+                        ["method", "tenant"])
+COMPLETION_TOKENS = Counter("oss_cluster_completion_tokens_total", "Generated tokens, counted as they stream.",
+                            ["method", "tenant"])
 FINISHES = Counter("oss_cluster_finish_total", "Streams ended, by finish reason.", ["method", "reason"])
 REPLICAS_READY = Gauge("oss_cluster_replicas_ready", "Replicas the gateway can route to.")
 REPLICA_RUNNING = Gauge("oss_cluster_replica_running_requests", "Requests the replica's engine is running.",
@@ -52,8 +55,9 @@ ADMISSION_WAIT = Histogram("oss_cluster_admission_wait_seconds",
 ADMITTED = Counter("oss_cluster_admitted_requests_total", "Requests admitted to a replica, by class.",
                    ["priority_class"])
 SHED = Counter("oss_cluster_shed_requests_total",
-               "Requests refused with RESOURCE_EXHAUSTED / 429, by class and reason "
-               "(queue_full, displaced, queue_timeout).", ["priority_class", "reason"])
+               "Requests refused with RESOURCE_EXHAUSTED / 429, by tenant, class and reason: the gateway's queue "
+               "(queue_full, displaced, queue_timeout) or the tenant's limits (requests_per_minute, "
+               "tokens_per_minute, max_concurrent).", ["tenant", "priority_class", "reason"])
 RENDER_JOBS = Counter("oss_cluster_render_jobs_total",
                       "Requests prepared for the engine (checked, rendered, tokenized), by where (inline on the "
                       "event loop, or in a render worker) and outcome (ok, invalid, error, cancelled).",

@@ -1,10 +1,14 @@
-"""Admission control: a bounded, priority-ordered waiting queue in front of the replicas.
+"""Admission control: a bounded, priority-ordered, tenant-fair waiting queue in front of the replicas.
 
 A gateway runs at most `max_in_flight_per_replica` × ready replicas requests at once. Others wait
-in one queue, interactive before batch and oldest first within a class, for at most
-`max_queue_wait_s` (and never past the request's own deadline, which the caller enforces). When the
-queue is full a newcomer is shed at once with `Overloaded` (RESOURCE_EXHAUSTED / 429 and a
-retry-after hint), unless it outranks the lowest-class request waiting, which is shed instead.
+in one queue, interactive before batch, for at most `max_queue_wait_s` (and never past the
+request's own deadline, which the caller enforces). Within a class, tenants take turns in
+proportion to their weights (start-time fair queueing): each waiter gets a virtual finish tag, its
+tenant's previous tag (or the class's virtual time, for a tenant with none waiting) plus
+1 / weight, and the lowest tag goes first; so a tenant that queued a burst of 100 waits behind a
+newcomer's single request, not the other way round. When the queue is full a newcomer is shed at
+once with `Overloaded` (RESOURCE_EXHAUSTED / 429 and a retry-after hint), unless it would go before
+the last waiter (a higher class, or a tenant with fewer waiting), which is shed instead.
 """
 
 import asyncio
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 
 from cluster import metrics
 from cluster.errors import Overloaded
+from cluster.gateway.tenants import ANONYMOUS, Tenant
 from cluster.types import PriorityClass
 
 RANK = {PriorityClass.INTERACTIVE: 0, PriorityClass.BATCH: 1}
@@ -28,8 +33,11 @@ MAX_RETRY_AFTER_S = 60
 @dataclass(order=True)
 class _Waiter:
     rank: int
+    tag: float  # virtual finish time within the class: the fair share's order
     seq: int
     priority_class: PriorityClass = field(compare=False)
+    tenant: str = field(compare=False)
+    start: float = field(compare=False)  # virtual start time: the class's clock once it is admitted
     granted: asyncio.Future = field(compare=False)
 
 
@@ -38,7 +46,7 @@ SHED_REASONS = ("queue_full", "displaced", "queue_timeout")
 
 class Admission:
     def __init__(self, max_in_flight_per_replica: int, max_queue: int, max_queue_wait_s: float,
-                 ready_replicas: Callable[[], int]):
+                 ready_replicas: Callable[[], int], tenants: Callable[[], list[str]] = lambda: [ANONYMOUS.name]):
         self._per_replica = max_in_flight_per_replica
         self._max_queue = max_queue
         self._max_wait_s = max_queue_wait_s
@@ -47,10 +55,13 @@ class Admission:
         self._queue: list[_Waiter] = []
         self._seq = itertools.count()
         self._service_s = 1.0  # moving average of how long a request holds its slot
+        self._clock = {rank: 0.0 for rank in RANK.values()}  # each class's virtual time
+        self._last_tag: dict[tuple[int, str], float] = {}  # (class, tenant) → its newest waiter's tag
         for priority_class in PriorityClass:  # series at zero from the start: dashboards and alerts see 0, not none
             self._gauge(priority_class)
-            for reason in SHED_REASONS:
-                metrics.SHED.labels(priority_class.value, reason)
+            for tenant in tenants():
+                for reason in SHED_REASONS:
+                    metrics.SHED.labels(tenant, priority_class.value, reason)
 
     def capacity(self) -> int:
         return self._per_replica * self._ready_replicas()
@@ -59,9 +70,9 @@ class Admission:
         return sum(1 for w in self._queue if priority_class in (None, w.priority_class))
 
     @asynccontextmanager
-    async def slot(self, priority_class: PriorityClass):
+    async def slot(self, priority_class: PriorityClass, tenant: Tenant = ANONYMOUS):
         """Holds one of the gateway's request slots for the body; raises Overloaded when shed."""
-        await self._acquire(priority_class)
+        await self._acquire(priority_class, tenant)
         began = time.monotonic()
         try:
             yield
@@ -69,13 +80,13 @@ class Admission:
             self._service_s += 0.1 * (time.monotonic() - began - self._service_s)
             self._release()
 
-    async def _acquire(self, priority_class: PriorityClass) -> None:
+    async def _acquire(self, priority_class: PriorityClass, tenant: Tenant) -> None:
         began = time.monotonic()
         try:
             if not self._queue and self.running < self.capacity():
                 self.running += 1
             else:
-                waiter = self._enqueue(priority_class)
+                waiter = self._enqueue(priority_class, tenant)
                 self._dispatch()  # capacity may have grown since the queue formed
                 try:
                     await self._wait(waiter)
@@ -86,17 +97,21 @@ class Admission:
             metrics.ADMISSION_WAIT.labels(priority_class.value).observe(time.monotonic() - began)
         metrics.ADMITTED.labels(priority_class.value).inc()
 
-    def _enqueue(self, priority_class: PriorityClass) -> _Waiter:
+    def _enqueue(self, priority_class: PriorityClass, tenant: Tenant) -> _Waiter:
         rank = RANK[priority_class]
+        start = max(self._clock[rank], self._last_tag.get((rank, tenant.name), 0.0))
+        waiter = _Waiter(rank, start + 1 / tenant.limits.weight, next(self._seq), priority_class, tenant.name, start,
+                         asyncio.get_running_loop().create_future())
         if len(self._queue) >= self._max_queue:
-            if not self._queue or self._queue[-1].rank <= rank:
-                self._shed(priority_class, "queue_full")
+            if not self._queue or not waiter < self._queue[-1]:
+                self._shed(priority_class, tenant.name, "queue_full")
             displaced = self._queue.pop()
             self._gauge(displaced.priority_class)
             displaced.granted.set_exception(self._overloaded(
-                displaced.priority_class, "displaced", "the gateway's queue is full and interactive requests "
-                "displaced this batch request"))
-        waiter = _Waiter(rank, next(self._seq), priority_class, asyncio.get_running_loop().create_future())
+                displaced.priority_class, displaced.tenant, "displaced",
+                "the gateway's queue is full and a request of a higher class, or of a tenant with fewer requests "
+                "waiting, took this one's place"))
+        self._last_tag[(rank, tenant.name)] = waiter.tag
         bisect.insort(self._queue, waiter)
         self._gauge(priority_class)
         return waiter
@@ -108,7 +123,7 @@ class Admission:
             if remaining <= 0:
                 self._queue.remove(waiter)
                 self._gauge(waiter.priority_class)
-                self._shed(waiter.priority_class, "queue_timeout",
+                self._shed(waiter.priority_class, waiter.tenant, "queue_timeout",
                            f"no capacity freed within the admission limit of {self._max_wait_s:g} s")
             try:
                 await asyncio.wait_for(asyncio.shield(waiter.granted), min(remaining, RECHECK_S))
@@ -131,6 +146,7 @@ class Admission:
     def _dispatch(self) -> None:
         while self._queue and self.running < self.capacity():
             waiter = self._queue.pop(0)
+            self._clock[waiter.rank] = max(self._clock[waiter.rank], waiter.start)
             self._gauge(waiter.priority_class)
             self.running += 1
             waiter.granted.set_result(None)
@@ -140,12 +156,12 @@ class Admission:
         estimate = (len(self._queue) + 1) * self._service_s / max(1, self.capacity())
         return float(min(MAX_RETRY_AFTER_S, max(1, math.ceil(estimate))))
 
-    def _shed(self, priority_class: PriorityClass, reason: str, why: str = "") -> None:
-        raise self._overloaded(priority_class, reason, why or f"the gateway's queue is full ({self._max_queue} "
-                                                              "requests waiting)")
+    def _shed(self, priority_class: PriorityClass, tenant: str, reason: str, why: str = "") -> None:
+        raise self._overloaded(priority_class, tenant, reason,
+                               why or f"the gateway's queue is full ({self._max_queue} requests waiting)")
 
-    def _overloaded(self, priority_class: PriorityClass, reason: str, why: str) -> Overloaded:
-        metrics.SHED.labels(priority_class.value, reason).inc()
+    def _overloaded(self, priority_class: PriorityClass, tenant: str, reason: str, why: str) -> Overloaded:
+        metrics.SHED.labels(tenant, priority_class.value, reason).inc()
         retry = self.retry_after_s()
         return Overloaded(f"{why}; retry after {retry:.0f} s", retry)
 

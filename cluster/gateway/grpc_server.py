@@ -9,13 +9,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from cluster import metrics
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
-from cluster.errors import ClusterError, Overloaded, status_of
+from cluster.errors import ClusterError, Overloaded, Unavailable, status_of
 from cluster.gateway import convert
-from cluster.gateway.auth import Authenticator
+from cluster.gateway.accounting import Accountant, Call
+from cluster.gateway.context import CALLER
+from cluster.gateway.edge import GrpcAuth
 from cluster.gateway.grpc_decoding import DecodeGuard
+from cluster.gateway.tenants import Tenants
+from cluster.gateway.tls import ServerTls
 from cluster.gateway.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -26,49 +29,50 @@ DRAIN_POLL_S = 0.1
 
 
 class InferenceServicer(pb_grpc.InferenceServicer):
-    def __init__(self, pipeline: Pipeline, auth: Authenticator):
+    """The handlers: the caller is already authenticated (`cluster.gateway.edge.GrpcAuth`); each call
+    opens its books, builds its context and runs the pipeline."""
+
+    def __init__(self, pipeline: Pipeline, accountant: Accountant):
         self._pipeline = pipeline
-        self._auth = auth
+        self._accountant = accountant
         self.draining = False
         self.open_streams = 0
 
     async def Chat(self, request: pb.ChatRequest, context: grpc.aio.ServicerContext):
-        async for event in self._serve("Chat", context, lambda: self._pipeline.chat(
-                convert.chat_request(request), context.time_remaining())):
+        async for event in self._serve("Chat", context, lambda call: self._run(
+                self._pipeline.chat, convert.chat_request(request), call, context)):
             yield convert.chat_event(event)
 
     async def Generate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext):
-        async for event in self._serve("Generate", context, lambda: self._pipeline.generate(
-                convert.generate_request(request), context.time_remaining())):
+        async for event in self._serve("Generate", context, lambda call: self._run(
+                self._pipeline.generate, convert.generate_request(request), call, context)):
             yield convert.generate_event(event)
 
+    def _run(self, serve, domain_request, call: Call, context):
+        return serve(domain_request, self._pipeline.context(call, domain_request, context.time_remaining()))
+
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
-        try:
-            self._auth.check(_authorization(context))
-        except ClusterError as exc:
-            code, _, message = status_of(exc)
-            metrics.REQUESTS.labels("ListModels", code.name).inc()
-            await context.abort(code, message)
+        self._accountant.open("grpc", "ListModels", CALLER.get()).close()
         limits = self._pipeline.limits
-        metrics.REQUESTS.labels("ListModels", grpc.StatusCode.OK.name).inc()
         return pb.ListModelsResponse(models=[pb.Model(
             id=limits.model_name, max_model_len=limits.max_model_len,
             ready_replicas=self._pipeline.ready_replicas())])
 
     async def _serve(self, method: str, context, open_stream):
-        """Runs one stream with the books kept; maps errors through the one status table."""
+        """Runs one stream with its books kept; maps errors through the one status table."""
+        call = self._accountant.open("grpc", method, CALLER.get())
+        error: BaseException | None = None
         if self.draining:
-            metrics.REQUESTS.labels(method, grpc.StatusCode.UNAVAILABLE.name).inc()
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "this gateway is shutting down; retry the request")
-        metrics.IN_FLIGHT.labels(method).inc()
+            error = Unavailable("this gateway is shutting down; retry the request")
+            call.close(error)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         self.open_streams += 1
-        code = grpc.StatusCode.OK
         try:
-            self._auth.check(_authorization(context))
-            async with aclosing(open_stream()) as events:
+            async with aclosing(open_stream(call)) as events:
                 async for event in events:
                     yield event
         except ClusterError as exc:
+            error = exc
             code, _, message = status_of(exc)
             if isinstance(exc, Overloaded):  # gRPC's own retry policy honours this pushback
                 context.set_trailing_metadata((("grpc-retry-pushback-ms", str(int(exc.retry_after_s * 1000))),))
@@ -76,38 +80,39 @@ class InferenceServicer(pb_grpc.InferenceServicer):
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):
                 raise
-            log.exception("%s failed", method)
+            error = exc
+            log.exception("%s failed (request %s)", method, call.request_id)
             code, _, message = status_of(exc)
             await context.abort(code, message)
-        except BaseException:  # the client went away or its deadline passed
-            code = grpc.StatusCode.CANCELLED
+        except BaseException as exc:  # the client went away or its deadline passed
+            error = exc
             raise
         finally:
             self.open_streams -= 1
-            metrics.IN_FLIGHT.labels(method).dec()
-            metrics.REQUESTS.labels(method, code.name).inc()
-
-
-def _authorization(context) -> str | None:
-    return dict(context.invocation_metadata() or ()).get("authorization")
+            call.close(error)
 
 
 class GrpcGateway:
     """Owns the grpc.aio server and the health status it reports."""
 
-    def __init__(self, pipeline: Pipeline, auth: Authenticator, host: str, port: int, max_request_bytes: int):
-        self.server = grpc.aio.server(interceptors=[DecodeGuard()],
+    def __init__(self, pipeline: Pipeline, tenants: Tenants, accountant: Accountant, host: str, port: int,
+                 max_request_bytes: int, tls: ServerTls | None = None):
+        # authenticate first (outermost): a caller without a key learns nothing, not even a decoding error
+        self.server = grpc.aio.server(interceptors=[GrpcAuth(tenants, accountant), DecodeGuard()],
                                       options=[("grpc.max_receive_message_length", max_request_bytes),
                                                ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
                                                ("grpc.so_reuseport", 0)])  # a busy port is an error
-        self.servicer = InferenceServicer(pipeline, auth)
+        self.servicer = InferenceServicer(pipeline, accountant)
         pb_grpc.add_InferenceServicer_to_server(self.servicer, self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.address = f"{host}:{port}"
         try:
-            self.server.add_insecure_port(self.address)
+            if tls is None:
+                self.server.add_insecure_port(self.address)
+            else:
+                self.server.add_secure_port(self.address, tls.grpc_credentials())
         except RuntimeError:
             raise OSError(f"cannot listen on {self.address} for gRPC: the address is in use or not local; "
                           "set gateway.grpc_port or gateway.host") from None

@@ -75,23 +75,26 @@ class Preparer:
         self.limits = limits
         self._pool = pool
 
-    async def chat(self, request: ChatRequest) -> Prepared:
-        validate_chat(request, self.limits)
+    async def chat(self, request: ChatRequest, limits: Limits | None = None) -> Prepared:
+        """`limits`: the gateway's, or a tenant's narrower ones (`Limits.for_tenant`)."""
+        limits = limits or self.limits
+        validate_chat(request, limits)
         small = not request.tools and request.json_schema is None and _chars(request) <= INLINE_MAX_CHARS
-        return await self._run(small, prepare_chat, request)
+        return await self._run(small, prepare_chat, request, limits)
 
-    async def generate(self, request: GenerateRequest) -> Prepared:
-        validate_generate(request, self.limits)
+    async def generate(self, request: GenerateRequest, limits: Limits | None = None) -> Prepared:
+        limits = limits or self.limits
+        validate_generate(request, limits)
         small = request.token_ids is not None or len(request.text) <= INLINE_MAX_CHARS
-        return await self._run(small, prepare_generate, request)
+        return await self._run(small, prepare_generate, request, limits)
 
-    async def _run(self, inline: bool, prepare, request) -> Prepared:
+    async def _run(self, inline: bool, prepare, request, limits: Limits) -> Prepared:
         inline = inline or self._pool is None
         where, outcome, started = "inline" if inline else "worker", "ok", time.monotonic()
         try:
             if inline:
-                return prepare(request, self.limits)
-            return await self._pool.run(prepare, request, self.limits)
+                return prepare(request, limits)
+            return await self._pool.run(prepare, request, limits)
         except ClusterError as exc:
             outcome = "invalid" if isinstance(exc, InvalidRequest) else "error"
             raise

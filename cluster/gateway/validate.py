@@ -2,6 +2,7 @@
 
 import math
 import re
+import dataclasses
 from dataclasses import dataclass
 
 from cluster.errors import InvalidRequest, ModelNotFound
@@ -28,6 +29,14 @@ class Limits:
     default_max_tokens: int
     max_message_bytes: int
     constrained_reasoning_max_tokens: int | None = None  # reasoning budget under a structured-output constraint
+    context_owner: str = "the model's"  # whose context max_model_len is: the model's, or a tenant's smaller one
+
+    def for_tenant(self, max_context: int, tenant: str) -> "Limits":
+        """These limits with a tenant's `max_context` (0: none), where it is the smaller context."""
+        if not max_context or max_context >= self.max_model_len:
+            return self
+        return dataclasses.replace(self, max_model_len=max_context, context_owner=f"tenant {tenant}'s",
+                                   default_max_tokens=min(self.default_max_tokens, max_context))
 
 
 def validate_chat(request: ChatRequest, limits: Limits) -> None:
@@ -119,7 +128,8 @@ def completion_budget(prompt_tokens: int, sampling: Sampling, limits: Limits) ->
         return budget
     if sampling.max_tokens > room:
         raise InvalidRequest(f"sampling.max_tokens: {sampling.max_tokens} plus the prompt's {prompt_tokens} tokens "
-                             f"exceeds the model's context of {limits.max_model_len} tokens; ask for at most {room}")
+                             f"exceeds {limits.context_owner} context of {limits.max_model_len} tokens; ask for at "
+                             f"most {room}")
     return sampling.max_tokens
 
 
@@ -168,5 +178,5 @@ def _utf8_size(field: str, text: str) -> int:
 
 
 def _beyond_context(prompt_tokens: int, limits: Limits) -> InvalidRequest:
-    return InvalidRequest(f"the prompt has {prompt_tokens} tokens; the model's context is {limits.max_model_len} "
-                          "tokens; shorten the conversation")
+    return InvalidRequest(f"the prompt has {prompt_tokens} tokens; {limits.context_owner} context is "
+                          f"{limits.max_model_len} tokens; shorten the conversation")

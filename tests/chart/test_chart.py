@@ -1,5 +1,6 @@
 """The Helm chart, rendered by the real helm: lint, Kubernetes schemas, and what its objects must agree on."""
 
+import base64
 import json
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 import yaml
 from ray.autoscaler._private.kuberay.autoscaling_config import _derive_autoscaling_config_from_ray_cr
 
+from cluster.gateway.tenants import Tenants, hash_key
 from tests.chart.chart import CHART, EXAMPLES, OPERATOR_APIS, by_kind, helm, one, render
 
 # The oldest Kubernetes the chart supports (Chart.yaml's kubeVersion) and the newest schemas at hand.
@@ -57,14 +59,15 @@ def test_every_object_and_pod_template_meets_the_kubernetes_schemas(example):
 def test_the_rendered_cluster_yaml_passes_the_projects_validator(example, tmp_path):
     _, objects = example
     config = yaml.safe_load(one(objects, "ConfigMap", "-config")["data"]["cluster.yaml"])
-    # The model and the key file exist only in the pods: point them at stand-ins here.
+    # The model and the tenants file exist only in the pods: point them at stand-ins here.
     if config["model"].get("path"):
         (tmp_path / "model").mkdir()
         (tmp_path / "model" / "config.json").write_text('{"architectures": ["GptOssForCausalLM"]}')
         config["model"]["path"] = str(tmp_path / "model")
-    (tmp_path / "keys").write_text("k\n")
-    assert config["gateway"]["api_keys_file"] == "/etc/oss-cluster/api-keys/keys"
-    config["gateway"]["api_keys_file"] = str(tmp_path / "keys")
+    assert config["gateway"]["tenants_file"] == "/etc/oss-cluster/tenants/tenants.yaml"
+    (tmp_path / "tenants.yaml").write_text(one(objects, "Secret", "-tenants")["stringData"]["tenants.yaml"])
+    config["gateway"]["tenants_file"] = str(tmp_path / "tenants.yaml")
+    assert config["gateway"]["audit_log"] == "-"
     (tmp_path / "cluster.yaml").write_text(yaml.safe_dump(config))
     done = subprocess.run([sys.executable, "-m", "cluster.cli", "validate-config", str(tmp_path / "cluster.yaml")],
                           capture_output=True, text=True, timeout=60)
@@ -82,8 +85,10 @@ def test_ports_agree_between_config_containers_services_and_probes(example):
     service = one(objects, "Service", "-gateway")
     assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
         name: (port, name) for name, port in ports.items()}
-    assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert gateway["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    # probes use the admin listener, plain HTTP whatever the APIs' TLS
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert gateway["livenessProbe"]["httpGet"] == gateway["startupProbe"]["httpGet"] == {"path": "/healthz",
+                                                                                         "port": "metrics"}
     controller = one(objects, "Deployment", "-controller")["spec"]["template"]["spec"]["containers"][0]
     assert controller["ports"] == [{"name": "metrics", "containerPort": config["controller"]["metrics_port"]}]
     assert config["controller"]["host"] == "0.0.0.0" and not config.get("ray_address")
@@ -124,20 +129,37 @@ def test_secrets_are_referenced_not_inlined(example):
     secrets = by_kind(objects, "Secret")
     config_text = one(objects, "ConfigMap", "-config")["data"]["cluster.yaml"]
     gateway = one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]
-    (keys,) = [v for v in gateway["volumes"] if v["name"] == "api-keys"]
-    assert keys["secret"]["secretName"] in secrets
-    assert all(v not in config_text for s in secrets.values() for v in s["data"].values())
+    (tenants,) = [v for v in gateway["volumes"] if v["name"] == "tenants"]
+    assert tenants["secret"]["secretName"] in secrets
+    assert all(v not in config_text for s in secrets.values() for v in s.get("data", {}).values())
+    # the generated key is stored whole only in its own Secret; the tenants file holds its hash
+    key = base64.b64decode(one(objects, "Secret", "-api-key")["data"]["api-key"]).decode()
+    tenants_file = one(objects, "Secret", "-tenants")["stringData"]["tenants.yaml"]
+    assert len(key) == 40 and key not in tenants_file and hash_key(key) in tenants_file
     for name, pod in pod_specs(objects).items():
         env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
         assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] in secrets, name
 
 
-def test_an_existing_api_keys_secret_is_used_and_none_is_generated():
-    objects = render("--set", "apiKeys.existingSecret=team-keys", "--set", "apiKeys.secretKey=tokens")
+def test_an_existing_tenants_secret_is_used_and_nothing_is_generated():
+    objects = render("--set", "tenants.existingSecret=team-tenants", "--set", "tenants.secretKey=teams.yaml")
     gateway = one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]
-    (keys,) = [v for v in gateway["volumes"] if v["name"] == "api-keys"]
-    assert keys["secret"] == {"secretName": "team-keys", "items": [{"key": "tokens", "path": "keys"}]}
-    assert not [name for name in by_kind(objects, "Secret") if name.endswith("-api-keys")]
+    (tenants,) = [v for v in gateway["volumes"] if v["name"] == "tenants"]
+    assert tenants["secret"] == {"secretName": "team-tenants", "items": [{"key": "teams.yaml", "path": "tenants.yaml"}]}
+    mount = [m for m in gateway["containers"][0]["volumeMounts"] if m["name"] == "tenants"]
+    assert mount == [{"name": "tenants", "mountPath": "/etc/oss-cluster/tenants", "readOnly": True}]  # no subPath:
+    assert list(by_kind(objects, "Secret")) == ["rel-oss-cluster-ray-token"]  # a Secret's updates reach the pod
+
+
+def test_the_generated_tenant_gets_the_limits_asked_for(tmp_path):
+    objects = render("--set", "tenants.generated.name=platform", "--set", "tenants.generated.tokens_per_minute=90000",
+                     "--set", "tenants.generated.max_concurrent=16")
+    path = tmp_path / "tenants.yaml"
+    path.write_text(one(objects, "Secret", "-tenants")["stringData"]["tenants.yaml"])
+    key = base64.b64decode(one(objects, "Secret", "-api-key")["data"]["api-key"]).decode()
+    tenant = Tenants(str(path)).authenticate(f"Bearer {key}")
+    assert (tenant.name, tenant.limits.tokens_per_minute, tenant.limits.max_concurrent,
+            tenant.limits.requests_per_minute) == ("platform", 90000, 16, 0)
 
 
 def test_workers_get_the_gpus_shared_memory_and_the_model_volume():
@@ -221,16 +243,34 @@ def test_the_committed_dashboard_is_what_its_builder_writes(tmp_path):
 
 
 def test_optional_parts_can_be_turned_off():
-    objects = render("--set", "apiKeys.enabled=false", "--set", "networkPolicy.enabled=false",
+    objects = render("--set", "tenants.enabled=false", "--set", "gateway.auditLog=false",
+                     "--set", "networkPolicy.enabled=false",
                      "--set", "gateway.autoscaling.enabled=false", "--set", "gateway.podDisruptionBudget.enabled=false",
                      "--set", "monitoring.dashboard.enabled=false", "--set", "gateway.replicas=3")
     kinds = {o["kind"] for o in objects}
     assert not kinds & {"NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
     gateway = one(objects, "Deployment", "-gateway")
     assert gateway["spec"]["replicas"] == 3  # without the HPA the chart sets the count
-    assert not [v for v in gateway["spec"]["template"]["spec"]["volumes"] if v["name"] == "api-keys"]
+    assert not [v for v in gateway["spec"]["template"]["spec"]["volumes"] if v["name"] == "tenants"]
     config = yaml.safe_load(one(objects, "ConfigMap", "-config")["data"]["cluster.yaml"])
-    assert "api_keys_file" not in config["gateway"]
+    assert "tenants_file" not in config["gateway"] and "audit_log" not in config["gateway"]
+    assert list(by_kind(objects, "Secret")) == ["rel-oss-cluster-ray-token"]
     assert list(by_kind(objects, "ConfigMap")) == ["rel-oss-cluster-config"]
     with_hpa = one(render(), "Deployment", "-gateway")
     assert "replicas" not in with_hpa["spec"]  # the HPA owns the count
+
+
+def test_tls_from_a_secret_reaches_both_apis_and_mutual_tls_adds_its_ca(tmp_path):
+    objects = render("--set", "gateway.tls.secretName=gw-tls", "--set", "gateway.tls.requireClientCert=true")
+    config = yaml.safe_load(one(objects, "ConfigMap", "-config")["data"]["cluster.yaml"])["gateway"]
+    assert (config["tls_cert_file"], config["tls_key_file"], config["tls_client_ca_file"]) == (
+        "/etc/oss-cluster/tls/tls.crt", "/etc/oss-cluster/tls/tls.key", "/etc/oss-cluster/tls/ca.crt")
+    pod = one(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "tls"]
+    assert volume["secret"]["secretName"] == "gw-tls"
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "tls", "mountPath": "/etc/oss-cluster/tls", "readOnly": True} in mounts
+    plain = yaml.safe_load(one(render(), "ConfigMap", "-config")["data"]["cluster.yaml"])["gateway"]
+    assert not {"tls_cert_file", "tls_client_ca_file"} & set(plain)
+    failed = helm("template", "rel", str(CHART), "--set", "gateway.tls.requireClientCert=true")
+    assert failed.returncode != 0 and "gateway.tls.requireClientCert needs gateway.tls.secretName" in failed.stderr

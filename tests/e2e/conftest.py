@@ -39,7 +39,9 @@ class Cluster(LocalServe):
                 health_pb2.HealthCheckRequest(service=service), timeout=5).status
 
     def metric(self, name: str, **labels) -> float:
-        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+        """The sum of the metric's series that carry `labels` (and any others)."""
+        wanted = set(labels.items())
+        return sum(v for (n, series), v in self.metrics().items() if n == name and wanted <= set(series))
 
     def total(self, name: str) -> float:
         """The sum of a metric over all its label values."""
@@ -85,16 +87,17 @@ def model_cache(work: Path) -> Path:
 
 
 @contextmanager
-def running_cluster(work: Path, extra_yaml: str = "", model: str = "random"):
+def running_cluster(work: Path, extra_yaml: str = "", model: str = "random", gateway_yaml: str = ""):
     """`oss-cluster serve` with free ports and the test settings plus `extra_yaml`, until the block ends.
 
     `model` is the tiny model's variant. Most tests take the random one: it never ends its turn, so
     its streams run until max_tokens, which drains, deadlines, cancellations and drills need. With
     it, a small reasoning budget under constraints keeps tool calls and JSON answers within reach.
     The trained one (`oss-cluster serve`'s default) answers in a few dozen tokens and is served as
-    configured by default.
+    configured by default. `gateway_yaml`: more lines under `gateway:`, indented by two spaces.
     """
     gateway = "  shutdown_grace_s: 10\n  default_max_tokens: 16\n  http_header_timeout_s: 3\n  http_body_timeout_s: 3\n"
+    gateway += gateway_yaml
     model_yaml = ""
     if model == "random":
         gateway += "  constrained_reasoning_max_tokens: 16\n"

@@ -57,11 +57,11 @@ def test_chat_streaming_with_usage(cluster):
 
 
 def test_malformed_model_output_still_completes_and_is_counted(cluster):
-    before = cluster.metric("oss_cluster_finish_total", method="Chat", reason="invalid_output")
+    before = cluster.metric("oss_cluster_finish_total", method="chat.completions", reason="invalid_output")
     r = cluster.openai().chat.completions.create(model=MODEL, messages=user("Hello"), max_tokens=200, seed=3)
     assert r.choices[0].finish_reason == "stop"
     assert r.choices[0].model_extra["stop_reason"] == "invalid_output"  # the random model breaks the format
-    assert cluster.metric("oss_cluster_finish_total", method="Chat", reason="invalid_output") == before + 1
+    assert cluster.metric("oss_cluster_finish_total", method="chat.completions", reason="invalid_output") == before + 1
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

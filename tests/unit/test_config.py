@@ -144,3 +144,16 @@ def test_tiny_variant_keeps_the_embedded_defaults(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ConfigError, match="model.tiny_variant: applies to the embedded tiny model only"):
         parse_config({"model": {"path": str(tmp_path), "tiny_variant": "random"}})
+
+
+def test_the_old_plain_keys_file_is_refused_with_the_way_to_tenants():
+    with pytest.raises(ConfigError, match="gateway.api_keys_file: replaced by gateway.tenants_file.*hash-key"):
+        parse_config({"gateway": {"api_keys_file": "/etc/keys"}})
+
+
+def test_tenants_file_and_audit_log_paths_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="gateway.tenants_file: .* is not a file"):
+        parse_config({"gateway": {"tenants_file": str(tmp_path / "missing.yaml")}})
+    with pytest.raises(ConfigError, match="gateway.audit_log: the folder of"):
+        parse_config({"gateway": {"audit_log": str(tmp_path / "no" / "audit.jsonl")}})
+    assert parse_config({"gateway": {"audit_log": "-"}}).gateway.audit_log == "-"

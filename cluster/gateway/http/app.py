@@ -4,7 +4,6 @@ metrics and error table) with the gRPC server."""
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pydantic import ValidationError
@@ -13,53 +12,63 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cluster import metrics
 from cluster.errors import ClusterError, InvalidRequest, status_of
-from cluster.gateway.auth import Authenticator
+from cluster.gateway.accounting import Accountant, Call
+from cluster.gateway.context import CALLER
+from cluster.gateway.edge import HttpAuth
 from cluster.gateway.http import chat, completions, responses, sse
 from cluster.gateway.http.body import read_json
 from cluster.gateway.http.errors import error_response, invalid_body
 from cluster.gateway.pipeline import Pipeline
+from cluster.gateway.tenants import Tenants
 from cluster.types import PriorityClass
 
 log = logging.getLogger(__name__)
 
 DISCONNECT_POLL_S = 0.25
-READY_PROGRESS_S = 30.0  # /readyz fails if the replica view was not refreshed for this long
 
 
-def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], float], max_body_bytes: int,
-              body_timeout_s: float) -> Starlette:
-    """`progress()` returns the monotonic time the gateway last heard from the replicas; a body
-    must be at most `max_body_bytes` and arrive within `body_timeout_s` of its headers."""
+def build_app(pipeline: Pipeline, tenants: Tenants, accountant: Accountant, readiness: Callable[[], tuple[bool, dict]],
+              max_body_bytes: int, body_timeout_s: float):
+    """The app behind its authentication middleware. `readiness()` → (ready, details), the gateway's
+    one view of it (the admin listener serves the same); a body must be at most `max_body_bytes` and
+    arrive within `body_timeout_s` of its headers."""
     model = pipeline.limits.model_name
 
     async def chat_completions(request: Request) -> Response:
-        body = await _parse(request, chat.ChatCompletionBody)
-        events = pipeline.chat(_routing(request, chat.to_chat_request(body)), _timeout(request))
-        if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return await _stream(request, "chat.completions", events, lambda e: chat.chunks(e, model, include_usage))
-        return await _whole(request, "chat.completions", chat.completion(events, model))
+        async def respond(call: Call) -> Response:
+            body = await _parse(request, chat.ChatCompletionBody)
+            domain = _routing(request, chat.to_chat_request(body))
+            events = pipeline.chat(domain, pipeline.context(call, domain, _timeout(request)))
+            if body.stream:
+                include_usage = bool(body.stream_options and body.stream_options.include_usage)
+                return await _stream(request, call, events, lambda e: chat.chunks(e, model, include_usage))
+            return await _whole(request, call, chat.completion(events, model))
+        return await _serve(request, "chat.completions", respond)
 
     async def text_completions(request: Request) -> Response:
-        body = await _parse(request, completions.CompletionBody)
-        events = pipeline.generate(_routing(request, completions.to_generate_request(body)), _timeout(request))
-        if body.stream:
-            include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return await _stream(request, "completions", events,
-                                 lambda e: completions.chunks(e, model, include_usage))
-        return await _whole(request, "completions", completions.completion(events, model))
+        async def respond(call: Call) -> Response:
+            body = await _parse(request, completions.CompletionBody)
+            domain = _routing(request, completions.to_generate_request(body))
+            events = pipeline.generate(domain, pipeline.context(call, domain, _timeout(request)))
+            if body.stream:
+                include_usage = bool((body.stream_options or {}).get("include_usage"))
+                return await _stream(request, call, events, lambda e: completions.chunks(e, model, include_usage))
+            return await _whole(request, call, completions.completion(events, model))
+        return await _serve(request, "completions", respond)
 
     async def create_response(request: Request) -> Response:
-        body = await _parse(request, responses.ResponsesBody)
-        events = pipeline.chat(_routing(request, responses.to_chat_request(body)), _timeout(request))
-        if body.stream:
-            return await _stream(request, "responses", events, lambda e: responses.stream(e, model))
-        return await _whole(request, "responses", responses.response(events, model))
+        async def respond(call: Call) -> Response:
+            body = await _parse(request, responses.ResponsesBody)
+            domain = _routing(request, responses.to_chat_request(body))
+            events = pipeline.chat(domain, pipeline.context(call, domain, _timeout(request)))
+            if body.stream:
+                return await _stream(request, call, events, lambda e: responses.stream(e, model))
+            return await _whole(request, call, responses.response(events, model))
+        return await _serve(request, "responses", respond)
 
     async def list_models(request: Request) -> Response:
-        auth.check(request.headers.get("authorization"))
+        accountant.open("http", "models", CALLER.get()).close(http_status=200)
         return JSONResponse({"object": "list", "data": [{
             "id": model, "object": "model", "created": 0, "owned_by": "oss-cluster",
             "max_model_len": pipeline.limits.max_model_len}]})
@@ -68,13 +77,19 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
         return JSONResponse({"status": "alive"})
 
     async def readyz(request: Request) -> Response:
-        ready = pipeline.ready_replicas()
-        fresh = time.monotonic() - progress() < READY_PROGRESS_S
-        status = 200 if pipeline.can_serve() and fresh else 503
-        return JSONResponse({"ready_replicas": ready, "replica_view_fresh": fresh}, status_code=status)
+        ready, details = readiness()
+        return JSONResponse(details, status_code=200 if ready else 503)
+
+    async def _serve(request: Request, method: str, respond: Callable[[Call], Awaitable[Response]]) -> Response:
+        """Opens the call's books; what fails before a response exists closes them with its status."""
+        call = accountant.open("http", method, CALLER.get())
+        try:
+            return await respond(call)
+        except BaseException as exc:
+            call.close(exc, http_status=499 if isinstance(exc, ClientDisconnect) else status_of(exc)[1])
+            raise
 
     async def _parse(request: Request, model_cls):
-        auth.check(request.headers.get("authorization"))
         body = await read_json(request, max_body_bytes, body_timeout_s)
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
@@ -95,7 +110,8 @@ def build_app(pipeline: Pipeline, auth: Authenticator, progress: Callable[[], fl
               Route("/v1/responses", create_response, methods=["POST"]),
               Route("/v1/models", list_models, methods=["GET"]),
               Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
-    return Starlette(routes=routes, exception_handlers={ClusterError: on_error, Exception: on_error})
+    app = Starlette(routes=routes, exception_handlers={ClusterError: on_error, Exception: on_error})
+    return HttpAuth(app, tenants, accountant)
 
 
 def _routing(request: Request, domain_request):
@@ -123,9 +139,8 @@ def _timeout(request: Request) -> float | None:
     return timeout
 
 
-async def _whole(request: Request, method: str, result: Awaitable[dict]) -> Response:
+async def _whole(request: Request, call: Call, result: Awaitable[dict]) -> Response:
     """Runs a non-streaming request; a client that disconnects cancels it (and so the engine request)."""
-    metrics.IN_FLIGHT.labels(method).inc()
     task = asyncio.ensure_future(result)
     try:
         while True:
@@ -135,27 +150,22 @@ async def _whole(request: Request, method: str, result: Awaitable[dict]) -> Resp
             if await request.is_disconnected():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-                metrics.REQUESTS.labels(method, "499").inc()
+                call.close(asyncio.CancelledError(), http_status=499)
                 return Response(status_code=499)
         body = task.result()
-    except Exception as exc:
-        metrics.REQUESTS.labels(method, str(status_of(exc)[1])).inc()
-        raise
     finally:
-        metrics.IN_FLIGHT.labels(method).dec()
         if not task.done():
             task.cancel()
-    metrics.REQUESTS.labels(method, "200").inc()
-    return JSONResponse(body)
+    call.close(http_status=200)
+    return JSONResponse(body, headers={"X-Request-Id": call.request_id})
 
 
-async def _stream(request: Request, method: str, events: AsyncIterator, frame) -> Response:
+async def _stream(request: Request, call: Call, events: AsyncIterator, frame) -> Response:
     """Starts a stream only once its first event exists, so errors before it get a proper status code."""
     try:
         first = await anext(events)
-    except Exception as exc:
+    except BaseException:
         await events.aclose()
-        metrics.REQUESTS.labels(method, str(status_of(exc)[1])).inc()
         raise
 
     async def replay() -> AsyncIterator:
@@ -164,23 +174,21 @@ async def _stream(request: Request, method: str, events: AsyncIterator, frame) -
             yield e
 
     async def body() -> AsyncIterator[str]:
-        metrics.IN_FLIGHT.labels(method).inc()
-        code = "200"
+        error, status = None, 200
         try:
             async for piece in frame(replay()):
                 yield piece
         except ClusterError as exc:  # after the first event: say so inside the stream, then end it
             _, status, message = status_of(exc)
-            code = str(status)
+            error = exc
             yield sse.data(sse.error_payload(message, status))
             yield sse.DONE
-        except BaseException:
-            code = "499"  # the client went away; closing the stream aborted the engine request
+        except BaseException as exc:
+            error, status = exc, 499  # the client went away; closing the stream aborted the engine request
             raise
         finally:
             await events.aclose()
-            metrics.IN_FLIGHT.labels(method).dec()
-            metrics.REQUESTS.labels(method, code).inc()
+            call.close(error, http_status=status)
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": call.request_id}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

@@ -5,7 +5,7 @@ from starlette.responses import JSONResponse
 
 from cluster.errors import InvalidRequest, Overloaded, RequestTooLarge, SlowClient, status_of
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
           408: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
           429: "rate_limit_error", 503: "service_unavailable", 504: "timeout"}
 

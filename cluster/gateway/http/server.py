@@ -7,6 +7,8 @@ import socket
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cluster.gateway.tls import ServerTls
+
 MAX_HEADER_BYTES = 64 * 1024
 
 
@@ -71,7 +73,8 @@ class _BoundedHeaders(HttpToolsProtocol):
 
 
 class HttpGateway:
-    def __init__(self, app, host: str, port: int, grace_s: float, header_timeout_s: float):
+    def __init__(self, app, host: str, port: int, grace_s: float, header_timeout_s: float,
+                 tls: ServerTls | None = None):
         self.address = f"{host}:{port}"
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
                                      socket.IPPROTO_TCP)
@@ -84,7 +87,8 @@ class HttpGateway:
                           "or gateway.host") from None
         protocol = type("BoundedHeaders", (_BoundedHeaders,), {"header_timeout_s": header_timeout_s})
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, http=protocol,
-                                timeout_graceful_shutdown=grace_s, timeout_keep_alive=30)
+                                timeout_graceful_shutdown=grace_s, timeout_keep_alive=30,
+                                **(tls.uvicorn_options() if tls else {}))
         self._server = _Server(config)
         self._task: asyncio.Task | None = None
 

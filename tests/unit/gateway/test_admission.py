@@ -5,6 +5,7 @@ from prometheus_client import REGISTRY
 
 from cluster.errors import Overloaded
 from cluster.gateway.admission import Admission
+from cluster.gateway.tenants import Tenant, TenantLimits
 from cluster.types import PriorityClass
 
 INTER, BATCH = PriorityClass.INTERACTIVE, PriorityClass.BATCH
@@ -14,8 +15,9 @@ def admission(per_replica=1, queue=2, wait_s=5.0, replicas=1) -> Admission:
     return Admission(per_replica, queue, wait_s, lambda: replicas)
 
 
-async def hold(adm: Admission, cls: PriorityClass, order: list, release: asyncio.Event, name: str):
-    async with adm.slot(cls):
+async def hold(adm: Admission, cls: PriorityClass, order: list, release: asyncio.Event, name: str,
+               tenant: Tenant | None = None):
+    async with adm.slot(cls, *([tenant] if tenant else [])):
         order.append(name)
         await release.wait()
 
@@ -71,7 +73,7 @@ def test_interactive_displaces_the_newest_batch_request_from_a_full_queue():
         await asyncio.sleep(0)
         inter = asyncio.create_task(hold(adm, INTER, order, release, "inter"))
         await asyncio.sleep(0)
-        with pytest.raises(Overloaded, match="displaced"):
+        with pytest.raises(Overloaded, match="took this one.s place"):
             await b2
         release.set()
         await asyncio.gather(running, b1, inter)
@@ -135,5 +137,64 @@ def test_shed_and_queue_series_exist_at_zero_before_any_request():
         assert REGISTRY.get_sample_value("oss_cluster_admission_queue_depth",
                                          {"priority_class": priority_class.value}) == 0
         for reason in ("queue_full", "displaced", "queue_timeout"):
-            assert REGISTRY.get_sample_value("oss_cluster_shed_requests_total",
-                                             {"priority_class": priority_class.value, "reason": reason}) is not None
+            assert REGISTRY.get_sample_value("oss_cluster_shed_requests_total", {
+                "tenant": "anonymous", "priority_class": priority_class.value, "reason": reason}) is not None
+
+
+def tenant(name: str, weight: float = 1.0) -> Tenant:
+    return Tenant(name, TenantLimits(weight=weight))
+
+
+async def queue_in_order(adm: Admission, order: list, release: asyncio.Event, *waiters) -> list[asyncio.Task]:
+    """Starts one request that takes the only slot, then queues `waiters` ((name, tenant), ...) in turn."""
+    tasks = [asyncio.create_task(hold(adm, INTER, order, release, "running"))]
+    await asyncio.sleep(0)
+    for name, who in waiters:
+        tasks.append(asyncio.create_task(hold(adm, INTER, order, release, name, who)))
+        await asyncio.sleep(0)
+    return tasks
+
+
+def test_a_tenants_burst_does_not_make_another_tenant_wait_behind_all_of_it():
+    async def main():
+        adm, order, release = admission(queue=10), [], asyncio.Event()
+        a, b = tenant("a"), tenant("b")
+        tasks = await queue_in_order(adm, order, release, *[(f"a{i}", a) for i in range(1, 6)], ("b1", b))
+        release.set()
+        await asyncio.gather(*tasks)
+        assert order == ["running", "a1", "b1", "a2", "a3", "a4", "a5"]
+
+    asyncio.run(main())
+
+
+def test_weights_share_a_busy_queue_in_proportion():
+    async def main():
+        adm, order, release = admission(queue=20), [], asyncio.Event()
+        heavy, light = tenant("heavy", weight=2), tenant("light")
+        waiters = [(f"h{i}", heavy) for i in range(6)] + [(f"l{i}", light) for i in range(6)]
+        tasks = await queue_in_order(adm, order, release, *waiters)
+        release.set()
+        await asyncio.gather(*tasks)
+        first_six = order[1:7]
+        assert sum(name.startswith("h") for name in first_six) == 4  # two of heavy's for each of light's
+
+    asyncio.run(main())
+
+
+def test_a_full_queue_sheds_from_the_tenant_with_most_waiting_not_the_newcomer():
+    async def main():
+        adm, order, release = admission(queue=3), [], asyncio.Event()
+        a, b = tenant("a"), tenant("b")
+        tasks = await queue_in_order(adm, order, release, ("a1", a), ("a2", a), ("a3", a))
+        newcomer = asyncio.create_task(hold(adm, INTER, order, release, "b1", b))
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded, match="fewer requests waiting"):
+            await tasks[3]  # a3 lost its place to b1
+        with pytest.raises(Overloaded, match="queue is full"):
+            async with adm.slot(INTER, a):  # a's fourth would go last: it is shed itself
+                pass
+        release.set()
+        await asyncio.gather(*tasks[:3], newcomer)
+        assert order == ["running", "a1", "b1", "a2"]
+
+    asyncio.run(main())

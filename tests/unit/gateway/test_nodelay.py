@@ -8,8 +8,10 @@ import socket
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cluster.gateway.accounting import Accountant
 from cluster.gateway.grpc_server import GrpcGateway
 from cluster.gateway.http.server import HttpGateway
+from cluster.gateway.tenants import Tenants
 from loadtest.local_cluster import free_port
 
 
@@ -56,7 +58,8 @@ async def test_http_connections_have_nodelay():
 
 async def test_grpc_connections_have_nodelay():
     port = free_port()
-    gateway = GrpcGateway(pipeline=None, auth=None, host="127.0.0.1", port=port, max_request_bytes=1 << 20)
+    gateway = GrpcGateway(pipeline=None, tenants=Tenants(), accountant=Accountant("m"), host="127.0.0.1", port=port,
+                          max_request_bytes=1 << 20)
     await gateway.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

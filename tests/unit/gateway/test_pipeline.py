@@ -10,10 +10,12 @@ import pytest
 from cluster import metrics
 from cluster.config import RouterConfig
 from cluster.errors import DeadlineExceeded, InvalidRequest, Unavailable
+from cluster.gateway.accounting import Accountant
 from cluster.gateway.admission import Admission
 from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.prepare import Preparer
 from cluster.gateway.render_pool import RenderPool
+from cluster.gateway.tenants import ANONYMOUS
 from cluster.gateway.validate import Limits
 from cluster.replica.client import ReplicaDraining, ReplicaFailed
 from cluster.router.profile import profile_from_config
@@ -78,10 +80,17 @@ def pipeline(client: ScriptedClient, *ids: str) -> Pipeline:
                     stream=client)
 
 
+def run(p: Pipeline, request, timeout_s: float | None = None):
+    """The pipeline's events for `request`, with the context the edge would build for an anonymous caller."""
+    call = Accountant("m").open("grpc", type(request).__name__, ANONYMOUS)
+    serve = p.generate if isinstance(request, GenerateRequest) else p.chat
+    return serve(request, p.context(call, request, timeout_s))
+
+
 def generate(p: Pipeline, request_id: str = "") -> list:
     async def main():
-        return [e async for e in p.generate(GenerateRequest(token_ids=(1, 2, 3), request_id=request_id,
-                                                            sampling=Sampling(max_tokens=2)))]
+        return [e async for e in run(p, GenerateRequest(token_ids=(1, 2, 3), request_id=request_id,
+                                                        sampling=Sampling(max_tokens=2)))]
     return asyncio.run(main())
 
 
@@ -154,7 +163,7 @@ def test_with_no_replica_a_request_is_refused_unless_the_cluster_scales_from_zer
 
 
 async def collect(p: Pipeline) -> list:
-    return [e async for e in p.generate(GenerateRequest(token_ids=(1, 2, 3), sampling=Sampling(max_tokens=2)))]
+    return [e async for e in run(p, GenerateRequest(token_ids=(1, 2, 3), sampling=Sampling(max_tokens=2)))]
 
 
 def test_engine_ids_are_the_gateways_own_whatever_the_caller_sends():
@@ -172,8 +181,8 @@ def test_ignore_eos_reaches_the_engine_for_raw_prompts_only_and_min_tokens_alway
     sampling = Sampling(max_tokens=8, min_tokens=3, ignore_eos=True)
 
     async def main():
-        [e async for e in p.generate(GenerateRequest(token_ids=(1, 2, 3), sampling=sampling))]
-        [e async for e in p.chat(chat(user(), sampling=sampling))]
+        [e async for e in run(p, GenerateRequest(token_ids=(1, 2, 3), sampling=sampling))]
+        [e async for e in run(p, chat(user(), sampling=sampling))]
     asyncio.run(main())
     raw, turn = client.requests
     assert (raw.min_tokens, raw.ignore_eos) == (3, True)
@@ -191,7 +200,7 @@ def test_waiting_for_a_render_worker_counts_against_the_deadline():
                          stream=ScriptedClient())
             big = GenerateRequest(text="word " * 500, sampling=Sampling(max_tokens=2))  # prepared in a worker
             with pytest.raises(DeadlineExceeded, match="deadline of 0.3 s"):
-                async for _ in p.generate(big, timeout_s=0.3):
+                async for _ in run(p, big, timeout_s=0.3):
                     pass
             await busy
         finally:

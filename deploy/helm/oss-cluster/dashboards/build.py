@@ -33,6 +33,18 @@ PANELS = {
         ("Requests per second, by status", "reqps", [
             (f"sum by (code) (rate(oss_cluster_requests_total{RATE}))", "{{code}}")]),
     ],
+    "Tenants": [
+        ("Requests per second by tenant and status", "reqps", [
+            (f"sum by (tenant, code) (rate(oss_cluster_requests_total{RATE}))", "{{tenant}} {{code}}")]),
+        ("Tokens per second by tenant", "short", [
+            (f"sum by (tenant) (rate(oss_cluster_prompt_tokens_total{RATE}))", "prompt {{tenant}}"),
+            (f"sum by (tenant) (rate(oss_cluster_completion_tokens_total{RATE}))", "completion {{tenant}}")]),
+        ("Time to first token p90 by tenant", "s", [
+            (f"histogram_quantile(0.9, sum by (le, tenant) (rate(oss_cluster_time_to_first_token_seconds_bucket"
+             f"{RATE})))", "{{tenant}}")]),
+        ("Refused per second by tenant and reason", "reqps", [
+            (f"sum by (tenant, reason) (rate(oss_cluster_shed_requests_total{RATE}))", "{{tenant}} {{reason}}")]),
+    ],
     "Capacity": [
         ("Admission queue depth", "short", [
             ("sum by (priority_class) (oss_cluster_admission_queue_depth)", "{{priority_class}}"),

@@ -31,8 +31,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-head-svc" (include "oss-cluster.fullname" .) -}}
 {{- end -}}
 
-{{- define "oss-cluster.apiKeysSecret" -}}
-{{- .Values.apiKeys.existingSecret | default (printf "%s-api-keys" (include "oss-cluster.fullname" .)) -}}
+{{- define "oss-cluster.tenantsSecret" -}}
+{{- .Values.tenants.existingSecret | default (printf "%s-tenants" (include "oss-cluster.fullname" .)) -}}
 {{- end -}}
 
 {{/* Environment every Ray process of the release shares: the cluster's auth token and the cache. */}}

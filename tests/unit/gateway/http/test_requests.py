@@ -4,11 +4,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from cluster.errors import InvalidRequest
-from cluster.gateway.auth import Authenticator
+from cluster.gateway.accounting import Accountant
 from cluster.gateway.http import chat, completions, responses
 from cluster.gateway.http.app import build_app
 from cluster.gateway.pipeline import Pipeline
 from cluster.gateway.prepare import Preparer
+from cluster.gateway.tenants import Tenants, hash_key
 from cluster.gateway.validate import Limits
 from cluster.types import Role, ToolChoice
 
@@ -92,18 +93,21 @@ class NoReplicas:
         return False
 
 
-def app(keys=frozenset()):
+def app(tenants_file: str = ""):
     pipeline = Pipeline(replicas=NoReplicas(), router=None, admission=None, preparer=Preparer(LIMITS, pool=None),
                         request_timeout_s=5, max_attempts=1, stream=None)
-    return build_app(pipeline, Authenticator(keys), progress=lambda: 0.0, max_body_bytes=MAX_BODY, body_timeout_s=5)
+    return build_app(pipeline, Tenants(tenants_file), Accountant("m"), readiness=lambda: (False, {"ready_replicas": 0}),
+                     max_body_bytes=MAX_BODY, body_timeout_s=5)
 
 
-def client(keys=frozenset()) -> TestClient:
-    return TestClient(app(keys))
+def client(tenants_file: str = "") -> TestClient:
+    return TestClient(app(tenants_file))
 
 
-def test_api_keys_guard_every_endpoint_but_health():
-    c = client(frozenset({"secret"}))
+def test_api_keys_guard_every_endpoint_but_health(tmp_path):
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(f"tenants:\n  team: {{keys: ['{hash_key('secret')}']}}\n")
+    c = client(str(tenants))
     r = c.post("/v1/chat/completions", json={"messages": []})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
     assert c.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
