@@ -3,11 +3,13 @@ cluster, a gateway with another plan refused, then the same gateway rolling its 
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
+from loadtest.drill import Drill
 from tests.e2e.conftest import running_cluster, wait_for
-from tests.e2e.control_plane import Role, Streams, completed, one_request, ready_ids, status_when
+from tests.e2e.control_plane import Role, one_request, ready_ids, status_when
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +25,14 @@ def cluster(tmp_path_factory):
 def test_a_killed_controller_is_restarted_by_ray_and_adopts_the_running_replicas(cluster):
     before = status_when(cluster, lambda s: len(ready_ids(s)) == 1, 60, "the replica to be ready")
     replicas = {(r["replica_id"], r["pid"]) for r in before["replicas"]}
-    streams = Streams(cluster, 8, max_tokens=200)
+    drill = Drill(cluster.grpc_target, 8, max_tokens=200, deadline_s=180).start()
     wait_for(lambda: cluster.metric("oss_cluster_in_flight_requests", method="Generate") == 8, 30,
              "the 8 streams to start")
     os.kill(before["controller_pid"], signal.SIGKILL)
-    outcomes = streams.join(180)
-    assert all(completed(o) for o in outcomes), outcomes
+    report = drill.report("kill-controller")
+    report.print()
+    report.write(Path(os.environ.get("OSS_CLUSTER_DRILL_DIR", cluster.log_path.parent / "drills")))
+    assert report.completed == report.sent == 8 and report.hung == 0, report  # serving went on
     after = status_when(cluster, lambda s: s["controller_pid"] != before["controller_pid"], 60,
                         "a new controller")
     assert {(r["replica_id"], r["pid"]) for r in after["replicas"]} == replicas  # adopted, not restarted

@@ -1,6 +1,7 @@
 """Runs after the other end-to-end modules: these tests take the replica down, then stop the cluster."""
 
-import threading
+import os
+from pathlib import Path
 
 import grpc
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
+from loadtest.drill import Drill
 from tests.e2e.conftest import events_of, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -52,25 +54,20 @@ def test_sigterm_drains_open_streams_then_stops_everything(cluster):
     """Runs last: it stops the cluster, as Kubernetes does when it deletes the pod."""
     serve = psutil.Process(cluster.process.pid)
     descendants = serve.children(recursive=True)
-    result = {}
-
-    def stream():
-        request = pb.GenerateRequest(text="drain me", sampling=pb.Sampling(max_tokens=120, seed=5))
-        result["events"] = events_of(cluster.stub().Generate(request, timeout=60))
-
-    thread = threading.Thread(target=stream)
-    thread.start()
-    wait_for(lambda: cluster.metric("oss_cluster_in_flight_requests", method="Generate") == 1, 10,
-             "the stream to start")
+    drill = Drill(cluster.grpc_target, 4, max_tokens=120, deadline_s=60).start()
+    wait_for(lambda: cluster.metric("oss_cluster_in_flight_requests", method="Generate") == 4, 30,
+             "the streams to start")
     serve.terminate()
     wait_for(lambda: "stopping; open streams get up to" in cluster.log(), 10, "serve to begin draining")
     with pytest.raises(grpc.RpcError) as refused:
         list(cluster.stub().Generate(pb.GenerateRequest(text="late"), timeout=10))
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-    thread.join(60)
-    events = result["events"]
-    assert events["finish"][0].reason == pb.FINISH_REASON_LENGTH  # the open stream finished whole
-    assert sum(len(c.token_ids) for c in events["tokens"]) == 120
+    outcomes = drill.join()
+    report = drill.report("sigterm-gateway", grace_s=10)
+    report.print()
+    report.write(Path(os.environ.get("OSS_CLUSTER_DRILL_DIR", cluster.log_path.parent / "drills")))
+    assert report.completed == report.sent == 4 and report.hung == 0  # the open streams finished whole
+    assert all(o.tokens == 120 for o in outcomes)
     assert cluster.process.wait(120) == 0
     assert "oss-cluster: stopped" in cluster.log()
     wait_for(lambda: not [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], 30,
