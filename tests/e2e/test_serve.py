@@ -173,13 +173,14 @@ def test_metrics_histograms_moved(cluster):
     after = cluster.metrics()
 
     def grew(name, **labels):
-        key = (name, tuple(sorted(labels.items())))
-        return after.get(key, 0) > before.get(key, 0)
+        def total(samples):  # over the series that carry `labels` (and others: api, tenant)
+            return sum(v for (n, series), v in samples.items() if n == name and set(labels.items()) <= set(series))
+        return total(after) > total(before)
 
     assert grew("oss_cluster_time_to_first_token_seconds_count", method="Generate")
     assert grew("oss_cluster_inter_token_latency_seconds_count", method="Generate")
     assert grew("oss_cluster_request_duration_seconds_count", method="Generate")
-    assert grew("oss_cluster_requests_total", method="Generate", code="OK")
+    assert grew("oss_cluster_requests_total", api="grpc", method="Generate", tenant="anonymous", code="OK")
     assert grew("oss_cluster_completion_tokens_total", method="Generate")
     assert grew("oss_cluster_prompt_tokens_total", method="Generate")
     assert after[("oss_cluster_replicas_ready", ())] == 1
