@@ -13,8 +13,8 @@ from cluster.gateway.admission import Admission
 from cluster.gateway.context import RequestContext
 from cluster.gateway.prepare import Prepared, Preparer
 from cluster.gateway.quota import Quotas
-from cluster.gateway.validate import Limits
 from cluster.gateway.stop_strings import StopMatcher
+from cluster.gateway.validate import Limits
 from cluster.harmony.parse import ChatParser
 from cluster.harmony.text import TextDecoder
 from cluster.replica.client import ReplicaDied, ReplicaDraining, ReplicaFailed
