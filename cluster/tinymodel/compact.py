@@ -21,7 +21,7 @@ UNUSED_LOGIT_WEIGHT = 100_000.0
 EXPANSION = f"unused-logit-weight={UNUSED_LOGIT_WEIGHT}"  # what else than the weights shapes the expanded checkpoint
 ARCHITECTURE = dict(
     num_hidden_layers=2, num_local_experts=4, num_experts_per_tok=2, hidden_size=HIDDEN, intermediate_size=256,
-    head_dim=32, num_attention_heads=4, num_key_value_heads=2, sliding_window=128,
+    head_dim=32, num_attention_heads=8, num_key_value_heads=8, sliding_window=128,
     layer_types=["sliding_attention", "full_attention"], max_position_embeddings=131072, tie_word_embeddings=False,
     **SPECIAL_IDS,
 )
