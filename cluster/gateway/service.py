@@ -35,25 +35,29 @@ LOOP_STALL_S = 30.0  # not alive if the event loop did not take a readiness snap
 
 
 class Readiness:
-    """The gateway's one view of its readiness, taken on the event loop every READY_POLL_S; the HTTP
-    API's /readyz and the admin listener's thread read the snapshot."""
+    """The gateway's one view of its readiness. On the event loop it is taken fresh (the HTTP API's
+    /readyz, and every READY_POLL_S by the health tracker); the admin listener's thread reads the
+    last one taken, which is also how it knows the loop still turns."""
 
-    def __init__(self):
-        self.ready, self.details = False, {"ready_replicas": 0, "replica_view_fresh": False}
-        self._updated = time.monotonic()
+    def __init__(self, replicas: ReplicaSet):
+        self._replicas = replicas
+        self.snapshot = (False, {"ready_replicas": 0, "replica_view_fresh": False})
+        self._taken = time.monotonic()
 
     def __call__(self) -> tuple[bool, dict]:
-        return self.ready, self.details
+        """Fresh; only on the event loop."""
+        fresh = time.monotonic() - self._replicas.last_refresh < READY_PROGRESS_S
+        ready = self._replicas.can_serve() and fresh
+        self.snapshot = (ready, {"ready_replicas": len(self._replicas.ready()), "replica_view_fresh": fresh})
+        self._taken = time.monotonic()
+        return self.snapshot
+
+    def last(self) -> tuple[bool, dict]:
+        """The last one taken; from any thread."""
+        return self.snapshot
 
     def alive(self) -> bool:
-        return time.monotonic() - self._updated < LOOP_STALL_S
-
-    def update(self, replicas: ReplicaSet) -> bool:
-        self._updated = time.monotonic()
-        fresh = time.monotonic() - replicas.last_refresh < READY_PROGRESS_S
-        ready = replicas.can_serve() and fresh
-        self.ready, self.details = ready, {"ready_replicas": len(replicas.ready()), "replica_view_fresh": fresh}
-        return ready
+        return time.monotonic() - self._taken < LOOP_STALL_S
 
 
 async def run_gateway(config: ClusterConfig, controller, stop: asyncio.Event, began: float) -> None:
@@ -63,6 +67,7 @@ async def run_gateway(config: ClusterConfig, controller, stop: asyncio.Event, be
     admission: Admission | None = None
     signals = GatewaySignals(lambda: admission.queued() if admission else 0)
     replicas = ReplicaSet(controller, signals.report)
+    readiness = Readiness(replicas)
     metrics_server = gateway = http = None
     render_pool = RenderPool(g.render_workers, g.render_timeout_s)
     loop_lag = LoopLagMonitor()
@@ -72,7 +77,7 @@ async def run_gateway(config: ClusterConfig, controller, stop: asyncio.Event, be
     tls = ServerTls.from_config(g.tls_cert_file, g.tls_key_file, g.tls_client_ca_file)
     if tls is not None:
         tls.check()
-    readiness = Readiness()
+
     watching = asyncio.get_running_loop().create_task(tenants.watch(stop))
     try:
         await render_pool.start()
@@ -99,7 +104,7 @@ async def run_gateway(config: ClusterConfig, controller, stop: asyncio.Event, be
         gc.freeze()
         loop_lag.start()  # from here on the loop serves callers: any stall is theirs
         admin_host = g.admin_host or g.host
-        metrics_server = start_admin(admin_host, g.metrics_port, readiness, readiness.alive)
+        metrics_server = start_admin(admin_host, g.metrics_port, readiness.last, readiness.alive)
         print(f"oss-cluster: gateway {signals.gateway_id} for {config.served_model_name} ({config.layout}, "
               f"{config.device})", flush=True)
         scheme = "https" if tls else "http"
@@ -125,7 +130,7 @@ async def _track_readiness(gateway: GrpcGateway, replicas: ReplicaSet, readiness
     request (min_replicas 0); returns when asked to stop."""
     serving = False
     while not stop.is_set():
-        readiness.update(replicas)
+        readiness()
         ready = replicas.can_serve()
         if ready != serving:
             serving = ready
