@@ -11,6 +11,7 @@ With N gateways a tenant may use up to N times its limits (the gateways do not s
 set limits per gateway, as docs/tenants.md says.
 """
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,5 +129,5 @@ class Quotas:
     @staticmethod
     def _limited(tenant: Tenant, priority_class: PriorityClass, reason: str, wait_s: float, why: str) -> Overloaded:
         metrics.SHED.labels(tenant.name, priority_class.value, reason).inc()
-        retry = max(1.0, float(int(wait_s) + (wait_s % 1 > 0)))
+        retry = max(1.0, float(math.ceil(wait_s)))
         return Overloaded(f"{why} on this gateway; retry after {retry:.0f} s", retry)
