@@ -22,3 +22,9 @@ def tool_call(name: str = "get_weather", arguments: str = '{"city": "Paris"}', i
 
 def sampling(**kwargs) -> Sampling:
     return Sampling(**kwargs)
+
+
+async def ok_app(scope, receive, send):
+    """The smallest ASGI app: 200 and "ok" to anything, for tests of the HTTP server itself."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})

@@ -40,8 +40,7 @@ class Cluster(LocalServe):
 
     def metric(self, name: str, **labels) -> float:
         """The sum of the metric's series that carry `labels` (and any others)."""
-        wanted = set(labels.items())
-        return sum(v for (n, series), v in self.metrics().items() if n == name and wanted <= set(series))
+        return metric_sum(self.metrics(), name, **labels)
 
     def total(self, name: str) -> float:
         """The sum of a metric over all its label values."""
@@ -69,6 +68,12 @@ def events_of(stream) -> dict[str, list]:
         kind = event.WhichOneof("event")
         by_kind.setdefault(kind, []).append(getattr(event, kind))
     return by_kind
+
+
+def metric_sum(samples: dict[tuple, float], name: str, **labels) -> float:
+    """In a scrape from `LocalServe.metrics()`, the sum of `name`'s series that carry `labels` (and any others)."""
+    wanted = set(labels.items())
+    return sum(v for (n, series), v in samples.items() if n == name and wanted <= set(series))
 
 
 def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):

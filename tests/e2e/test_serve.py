@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2
 from openai_harmony import Conversation, Message, ReasoningEffort, Role, SystemContent
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
-from tests.e2e.conftest import events_of, wait_for
+from tests.e2e.conftest import events_of, metric_sum, wait_for
 from tests.unit.harmony.harmony_tokens import encoding
 
 pytestmark = pytest.mark.e2e
@@ -173,9 +173,7 @@ def test_metrics_histograms_moved(cluster):
     after = cluster.metrics()
 
     def grew(name, **labels):
-        def total(samples):  # over the series that carry `labels` (and others: api, tenant)
-            return sum(v for (n, series), v in samples.items() if n == name and set(labels.items()) <= set(series))
-        return total(after) > total(before)
+        return metric_sum(after, name, **labels) > metric_sum(before, name, **labels)
 
     assert grew("oss_cluster_time_to_first_token_seconds_count", method="Generate")
     assert grew("oss_cluster_inter_token_latency_seconds_count", method="Generate")

@@ -13,6 +13,7 @@ from cluster.gateway.grpc_server import GrpcGateway
 from cluster.gateway.http.server import HttpGateway
 from cluster.gateway.tenants import Tenants
 from loadtest.local_cluster import free_port
+from tests.factories import ok_app
 
 
 def accepted_nodelay(port: int) -> list[int]:
@@ -36,14 +37,9 @@ def accepted_nodelay(port: int) -> list[int]:
     return found
 
 
-async def _ok(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
-
-
 async def test_http_connections_have_nodelay():
     port = free_port()
-    gateway = HttpGateway(_ok, "127.0.0.1", port, grace_s=1, header_timeout_s=5)
+    gateway = HttpGateway(ok_app, "127.0.0.1", port, grace_s=1, header_timeout_s=5)
     await gateway.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

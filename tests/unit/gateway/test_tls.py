@@ -18,12 +18,8 @@ from cluster.gateway.http.server import HttpGateway
 from cluster.gateway.tenants import Tenants
 from cluster.gateway.tls import ServerTls
 from loadtest.local_cluster import free_port
+from tests.factories import ok_app
 from tests.certs import make_pki
-
-
-async def _ok(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +31,7 @@ async def test_https_and_mutual_tls_on_the_http_api(pki):
     for tls in (ServerTls(str(pki.server_cert), str(pki.server_key)),
                 ServerTls(str(pki.server_cert), str(pki.server_key), str(pki.ca))):
         port = free_port()
-        gateway = HttpGateway(_ok, "127.0.0.1", port, grace_s=1, header_timeout_s=5, tls=tls)
+        gateway = HttpGateway(ok_app, "127.0.0.1", port, grace_s=1, header_timeout_s=5, tls=tls)
         await gateway.start()
         try:
             url = f"https://127.0.0.1:{port}/"
