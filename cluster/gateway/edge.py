@@ -6,13 +6,12 @@ UNAUTHENTICATED / 401, and the refusal is counted and audited like any call. Hea
 the probes (/healthz, /readyz) stay open.
 """
 
-import inspect
-
 import grpc
 
 from cluster.errors import Unauthenticated, status_of
 from cluster.gateway.accounting import Accountant
 from cluster.gateway.context import CALLER
+from cluster.gateway.grpc_wrap import before_behavior, wrap_handler
 from cluster.gateway.http.errors import error_response
 from cluster.gateway.tenants import Tenants
 
@@ -37,31 +36,16 @@ class GrpcAuth(grpc.aio.ServerInterceptor):
         if handler is None or not full_method.startswith(GUARDED_SERVICE):
             return handler
         method = full_method.rpartition("/")[2]
-        behaviors = {kind: self._guarded(getattr(handler, kind), method)
-                     for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-                     if getattr(handler, kind) is not None}
-        return handler._replace(**behaviors)
 
-    def _guarded(self, behavior, method: str):
-        async def authenticate(context) -> None:
+        async def authenticate(request, context):
             authorization = dict(context.invocation_metadata() or ()).get("authorization")
             try:
                 CALLER.set(self._tenants.authenticate(authorization))
             except Unauthenticated as exc:
                 self._accountant.refused("grpc", method, exc)
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-
-        if inspect.isasyncgenfunction(behavior):
-            async def stream(request, context):
-                await authenticate(context)
-                async for response in behavior(request, context):
-                    yield response
-            return stream
-
-        async def unary(request, context):
-            await authenticate(context)
-            return await behavior(request, context)
-        return unary
+            return request
+        return wrap_handler(handler, lambda behavior: before_behavior(behavior, authenticate))
 
 
 class HttpAuth:

@@ -6,10 +6,10 @@ request reaches a guard instead, which ends the call with INVALID_ARGUMENT and a
 caller: wrong message bytes, or a string field that is not UTF-8.
 """
 
-import inspect
-
 import grpc
 from google.protobuf import descriptor_pool
+
+from cluster.gateway.grpc_wrap import before_behavior, wrap_handler
 
 
 class _Undecodable:
@@ -35,12 +35,8 @@ class DecodeGuard(grpc.aio.ServerInterceptor):
             except Exception:
                 return UNDECODABLE
 
-        behaviors = {}
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            behavior = getattr(handler, kind)
-            if behavior is not None:
-                behaviors[kind] = _guarded(behavior, handler.request_streaming, message)
-        return handler._replace(request_deserializer=lenient, **behaviors)
+        return wrap_handler(handler._replace(request_deserializer=lenient),
+                            lambda behavior: _guarded(behavior, handler.request_streaming, message))
 
 
 def _guarded(behavior, request_streaming: bool, message: str):
@@ -53,17 +49,9 @@ def _guarded(behavior, request_streaming: bool, message: str):
         async for request in requests:
             yield await checked(request, context)
 
-    if inspect.isasyncgenfunction(behavior):
-        async def stream_responses(request, context):
-            request = checked_stream(request, context) if request_streaming else await checked(request, context)
-            async for response in behavior(request, context):
-                yield response
-        return stream_responses
-
-    async def respond(request, context):
-        request = checked_stream(request, context) if request_streaming else await checked(request, context)
-        return await behavior(request, context)
-    return respond
+    async def step(request, context):
+        return checked_stream(request, context) if request_streaming else await checked(request, context)
+    return before_behavior(behavior, step)
 
 
 def _input_type(method: str) -> str:
