@@ -35,37 +35,36 @@ def build_app(pipeline: Pipeline, tenants: Tenants, accountant: Accountant, read
     arrive within `body_timeout_s` of its headers."""
     model = pipeline.limits.model_name
 
-    async def chat_completions(request: Request) -> Response:
-        async def respond(call: Call) -> Response:
-            body = await _parse(request, chat.ChatCompletionBody)
-            domain = _routing(request, chat.to_chat_request(body))
-            events = pipeline.chat(domain, pipeline.context(call, domain, _timeout(request)))
-            if body.stream:
-                include_usage = bool(body.stream_options and body.stream_options.include_usage)
-                return await _stream(request, call, events, lambda e: chat.chunks(e, model, include_usage))
-            return await _whole(request, call, chat.completion(events, model))
-        return await _serve(request, "chat.completions", respond)
+    def endpoint(method: str, body_cls, to_domain, serve, whole, frames):
+        """A POST handler: opens the call's books, parses `body_cls`, builds the domain request and its
+        context, runs `serve` (the pipeline's chat or generate) and answers whole or as a stream of
+        `frames(events, body)`; what fails before a response exists closes the books with its status."""
+        async def handle(request: Request) -> Response:
+            call = accountant.open("http", method, CALLER.get())
+            try:
+                body = await _parse(request, body_cls)
+                domain = _routing(request, to_domain(body))
+                events = serve(domain, pipeline.context(call, domain, _timeout(request)))
+                if body.stream:
+                    return await _stream(request, call, events, lambda e: frames(e, body))
+                return await _whole(request, call, whole(events))
+            except BaseException as exc:
+                call.close(exc, http_status=499 if isinstance(exc, ClientDisconnect) else status_of(exc)[1])
+                raise
+        return handle
 
-    async def text_completions(request: Request) -> Response:
-        async def respond(call: Call) -> Response:
-            body = await _parse(request, completions.CompletionBody)
-            domain = _routing(request, completions.to_generate_request(body))
-            events = pipeline.generate(domain, pipeline.context(call, domain, _timeout(request)))
-            if body.stream:
-                include_usage = bool((body.stream_options or {}).get("include_usage"))
-                return await _stream(request, call, events, lambda e: completions.chunks(e, model, include_usage))
-            return await _whole(request, call, completions.completion(events, model))
-        return await _serve(request, "completions", respond)
-
-    async def create_response(request: Request) -> Response:
-        async def respond(call: Call) -> Response:
-            body = await _parse(request, responses.ResponsesBody)
-            domain = _routing(request, responses.to_chat_request(body))
-            events = pipeline.chat(domain, pipeline.context(call, domain, _timeout(request)))
-            if body.stream:
-                return await _stream(request, call, events, lambda e: responses.stream(e, model))
-            return await _whole(request, call, responses.response(events, model))
-        return await _serve(request, "responses", respond)
+    chat_completions = endpoint(
+        "chat.completions", chat.ChatCompletionBody, chat.to_chat_request, pipeline.chat,
+        lambda events: chat.completion(events, model),
+        lambda events, body: chat.chunks(events, model,
+                                         bool(body.stream_options and body.stream_options.include_usage)))
+    text_completions = endpoint(
+        "completions", completions.CompletionBody, completions.to_generate_request, pipeline.generate,
+        lambda events: completions.completion(events, model),
+        lambda events, body: completions.chunks(events, model, bool((body.stream_options or {}).get("include_usage"))))
+    create_response = endpoint(
+        "responses", responses.ResponsesBody, responses.to_chat_request, pipeline.chat,
+        lambda events: responses.response(events, model), lambda events, body: responses.stream(events, model))
 
     async def list_models(request: Request) -> Response:
         accountant.open("http", "models", CALLER.get()).close(http_status=200)
@@ -79,15 +78,6 @@ def build_app(pipeline: Pipeline, tenants: Tenants, accountant: Accountant, read
     async def readyz(request: Request) -> Response:
         ready, details = readiness()
         return JSONResponse(details, status_code=200 if ready else 503)
-
-    async def _serve(request: Request, method: str, respond: Callable[[Call], Awaitable[Response]]) -> Response:
-        """Opens the call's books; what fails before a response exists closes them with its status."""
-        call = accountant.open("http", method, CALLER.get())
-        try:
-            return await respond(call)
-        except BaseException as exc:
-            call.close(exc, http_status=499 if isinstance(exc, ClientDisconnect) else status_of(exc)[1])
-            raise
 
     async def _parse(request: Request, model_cls):
         body = await read_json(request, max_body_bytes, body_timeout_s)
