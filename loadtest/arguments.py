@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="chat: messages to Chat / /v1/chat/completions, time to first token = first visible "
                         "reasoning, content or tool-call delta; completions: the raw path, a hand-built Harmony "
                         "prompt to Generate / /v1/completions, first generated token (default: %(default)s)")
+    p.add_argument("--ignore-eos", action="store_true",
+                   help="completions: every request generates exactly its output tokens, past the end of the turn, "
+                        "as `vllm bench serve` does")
     p.add_argument("--model", default="tiny-gpt-oss", help="model name for the HTTP API")
     p.add_argument("--pattern", choices=PATTERNS, default="concurrency")
     p.add_argument("--concurrency", type=int, default=4, help="closed loop: requests in flight")

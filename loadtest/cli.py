@@ -71,9 +71,9 @@ async def _run(args, target: str, requests, spec: WorkloadSpec):
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stop.set)
     if args.api == "grpc":
-        client = GrpcClient(target, args.endpoint, args.timeout, args.api_key)
+        client = GrpcClient(target, args.endpoint, args.timeout, args.api_key, args.ignore_eos)
     else:
-        client = HttpClient(target, args.endpoint, args.timeout, args.model, args.api_key)
+        client = HttpClient(target, args.endpoint, args.timeout, args.model, args.api_key, args.ignore_eos)
     progress = Progress(len(requests), args.duration)
     try:
         in_flight = spec.concurrency if spec.pattern == "concurrency" else len(requests)

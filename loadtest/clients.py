@@ -125,10 +125,11 @@ async def read_sse(lines, timer: Timer) -> Reply:
 
 
 class GrpcClient:
-    def __init__(self, target: str, endpoint: str, timeout_s: float, api_key: str = ""):
+    def __init__(self, target: str, endpoint: str, timeout_s: float, api_key: str = "", ignore_eos: bool = False):
         self._channel = grpc.aio.insecure_channel(target)
         self._stub = pb_grpc.InferenceStub(self._channel)
         self._endpoint = endpoint
+        self._ignore_eos = ignore_eos
         self._timeout_s = timeout_s
         self._metadata = [("authorization", f"Bearer {api_key}")] if api_key else None
 
@@ -137,6 +138,7 @@ class GrpcClient:
         sampling = pb.Sampling(max_tokens=r.max_tokens, seed=r.index)
         try:
             if self._endpoint == "completions":
+                sampling.ignore_eos = self._ignore_eos
                 call = self._stub.Generate(pb.GenerateRequest(text=harmony_prompt(r), sampling=sampling),
                                            timeout=self._timeout_s, metadata=self._metadata)
                 finish = None
@@ -161,19 +163,21 @@ class GrpcClient:
 
 
 class HttpClient:
-    def __init__(self, base_url: str, endpoint: str, timeout_s: float, model: str, api_key: str = ""):
+    def __init__(self, base_url: str, endpoint: str, timeout_s: float, model: str, api_key: str = "",
+                 ignore_eos: bool = False):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=headers,
                                          limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
         self._endpoint = endpoint
         self._model = model
+        self._ignore_eos = ignore_eos
 
     async def send(self, r: PlannedRequest, run_start: float) -> RequestResult:
         timer = Timer(run_start)
         common = {"model": self._model, "max_tokens": r.max_tokens, "seed": r.index, "stream": True,
                   "stream_options": {"include_usage": True}}
         if self._endpoint == "completions":
-            path, body = "/v1/completions", {**common, "prompt": harmony_prompt(r)}
+            path, body = "/v1/completions", {**common, "prompt": harmony_prompt(r), "ignore_eos": self._ignore_eos}
         else:
             messages = ([{"role": "developer", "content": r.system}] if r.system else []) + \
                 [{"role": "user", "content": r.prompt}]

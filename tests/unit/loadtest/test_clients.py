@@ -134,13 +134,13 @@ class FakeInference(pb_grpc.InferenceServicer):
             yield event
 
 
-def send(endpoint: str, request: PlannedRequest):
+def send(endpoint: str, request: PlannedRequest, ignore_eos: bool = False):
     async def main():
         fake, server = FakeInference(), grpc.aio.server()
         pb_grpc.add_InferenceServicer_to_server(fake, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        client = GrpcClient(f"127.0.0.1:{port}", endpoint, timeout_s=10)
+        client = GrpcClient(f"127.0.0.1:{port}", endpoint, timeout_s=10, ignore_eos=ignore_eos)
         try:
             return fake.requests, await client.send(request, run_start=0.0)
         finally:
@@ -169,3 +169,9 @@ def test_grpc_completions_sends_a_harmony_prompt_and_counts_token_ids():
     assert request.text.endswith("<|start|>user<|message|>the cat<|end|><|start|>assistant")
     assert "Reasoning: high" in request.text and "be brief" in request.text
     assert (result.output_tokens, result.finish_reason, result.error) == (5, "length", None)
+    assert not request.sampling.ignore_eos
+
+
+def test_grpc_completions_can_ignore_the_end_of_turn():
+    (request,), _ = send("completions", PLANNED, ignore_eos=True)
+    assert request.sampling.ignore_eos
