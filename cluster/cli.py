@@ -151,9 +151,12 @@ def _validate_config(args) -> int:
     from cluster.gateway.tenants import Tenants, TenantsError
     from cluster.gateway.tls import ServerTls
 
+    from cluster.replica.placement import plan_replicas
+
     config = load_config(args.file)
     profile_from_config(config.router)
     autoscale.check(config.autoscaling)
+    plan_replicas(config, config.model.path)  # the engine's own checks (a stand-in's calibration)
     g = config.gateway
     tls = ServerTls.from_config(g.tls_cert_file, g.tls_key_file, g.tls_client_ca_file)
     if tls is not None:

@@ -10,6 +10,7 @@ import yaml
 LAYOUTS_AVAILABLE = ("tp1", "tp2")
 KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")
 DEVICES = ("cpu", "gpu")
+ENGINE_KINDS = ("vllm", "simulated")  # cluster.replica.engines registers one engine class for each
 TINY_MODEL_NAME = "tiny-gpt-oss"
 TINY_VARIANTS = ("trained", "random")  # of the embedded tiny model: docs/tiny-model.md
 
@@ -26,9 +27,21 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class EngineConfig:
-    """The vLLM engine arguments that matter for gpt-oss serving."""
+class SimulatedEngineConfig:
+    """The stand-in engine (`engine.kind: simulated`), for control-plane experiments: docs/scale.md."""
 
+    calibration: str = "tiny-cpu"  # a shipped calibration (h100-gpt-oss-120b, tiny-cpu, instant) or a .json path
+    reply_tokens: int = 256  # mean length of a reply that max_tokens does not cut
+    seed: int = 0
+    time_scale: float = 1.0  # steps take this many times their calibrated time (>1: fast GPUs slowed down)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The engine each replica runs, and the vLLM engine arguments that matter for gpt-oss serving."""
+
+    kind: str = "vllm"  # vllm | simulated (a calibrated stand-in, never for serving)
+    simulated: SimulatedEngineConfig = field(default_factory=SimulatedEngineConfig)
     gpu_memory_utilization: float = 0.90
     max_num_batched_tokens: int = 8192
     max_num_seqs: int = 256
@@ -259,6 +272,10 @@ def _check(cfg: ClusterConfig) -> None:
     _in_range("engine.max_num_seqs", e.max_num_seqs, 1, 4096)
     _in_range("engine.max_model_len", e.max_model_len, 64, 131072)
     _in_range("engine.cpu_threads_per_replica", e.cpu_threads_per_replica, 1, 1024)
+    if e.kind not in ENGINE_KINDS:
+        raise ConfigError(f"engine.kind: {e.kind!r}; allowed: {', '.join(ENGINE_KINDS)}")
+    _in_range("engine.simulated.reply_tokens", e.simulated.reply_tokens, 1, 1 << 20)
+    _in_range("engine.simulated.time_scale", e.simulated.time_scale, 0.001, 1000)
     if e.kv_cache_dtype not in KV_CACHE_DTYPES:
         raise ConfigError(f"engine.kv_cache_dtype: {e.kv_cache_dtype!r}; allowed: {', '.join(KV_CACHE_DTYPES)}")
     if e.kv_cache_memory_bytes is not None:

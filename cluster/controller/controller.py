@@ -206,8 +206,8 @@ class Controller:
         self._state.slots[slot] = backoff.started(self._state.slots.get(slot, SlotStatus()))
         await store.save(self._state)  # before the actor exists: a successor adopts it even while it is pending
         plan = self._state.plan.replica
-        handle = ReplicaActor.options(name=actor_name(rid), namespace=NAMESPACE, lifetime="detached",
-                                      **plan.actor_options(slot)).remote(rid, slot, template, plan.settings)
+        options = dict(name=actor_name(rid), namespace=NAMESPACE, lifetime="detached", **plan.actor_options(slot))
+        handle = ReplicaActor.options(**options).remote(rid, slot, template, plan.engine, plan.settings)
         record = self._registry.add(rid, slot, template, handle)
         self._registry.track(rid, self._bring_up(record))
         log.info("starting replica %s in slot %d", rid, slot)

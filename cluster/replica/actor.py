@@ -14,10 +14,10 @@ import time
 import psutil
 import ray
 
+from cluster.replica import engine
 from cluster.replica.channel_server import ChannelAddress, ChannelServer
 from cluster.replica.client import ReplicaDraining
 from cluster.replica.progress import Progress
-from cluster.replica.vllm_engine import VllmEngine, VllmSettings
 from cluster.types import EngineRequest, ReplicaInfo, ReplicaLoad
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,11 @@ def actor_name(replica_id: str) -> str:
 class ReplicaActor:
     """One engine behind Ray calls. The controller creates it and calls `start` before routing to it."""
 
-    def __init__(self, replica_id: str, slot: int, template: str, settings: VllmSettings):
+    def __init__(self, replica_id: str, slot: int, template: str, engine_kind: str, settings):
         self._info = ReplicaInfo(replica_id=replica_id, slot=slot, template=template,
                                  node_id=ray.get_runtime_context().get_node_id(), pid=os.getpid(),
                                  created_at=time.time(), started=False, draining=False)
-        self._engine = VllmEngine(settings)
+        self._engine = engine.build(engine_kind, settings)
         self._starting: asyncio.Task | None = None
         self._progress = Progress()
         self._channel = ChannelServer(self._generate, ray.util.get_node_ip_address())

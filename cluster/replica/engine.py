@@ -1,9 +1,16 @@
-"""The engine seam: what a replica actor needs from an inference engine."""
+"""The engine seam: what a replica actor needs from an inference engine, and engines by name.
 
-from collections.abc import AsyncIterator
+`engine.kind` in cluster.yaml names the engine; each engine module registers its class with
+`@register(name)`. The class is built from the settings its `settings_from(config, model_path,
+tensor_parallel)` makes at planning time, so the actor knows nothing but this protocol.
+"""
+
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from cluster.types import EngineRequest, ReplicaLoad, TokenChunk
+
+HARMONY_STOP_TOKEN_IDS = (200002, 200012)  # <|return|>, <|call|>; never <|end|>
 
 
 class Engine(Protocol):
@@ -26,3 +33,48 @@ class Engine(Protocol):
 
     def shutdown(self) -> None:
         """Called once when the replica stops; frees the engine's processes and memory."""
+
+
+class EngineError(ValueError):
+    """An engine name that is not registered; the message lists the registered ones."""
+
+
+_REGISTRY: dict[str, Callable] = {}
+
+
+def register(name: str):
+    """Class decorator: makes the engine class buildable as `engine.kind: name`.
+
+    The class takes one settings object; its classmethod `settings_from(config, model_path,
+    tensor_parallel)` makes that object from the validated config (raising ConfigError for what only
+    the engine can check), and its `resources` attribute says what a replica asks
+    Ray for ("device": CPU cores or GPUs as the layout needs them; "none": a stand-in that computes
+    nothing).
+    """
+
+    def add(cls):
+        if name in _REGISTRY:
+            raise EngineError(f"engine {name!r} is registered twice")
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def engine_class(name: str):
+    import cluster.replica.engines  # noqa: F401  (the built-in engines register themselves)
+
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise EngineError(f"{name!r} is not an engine; registered: {', '.join(registered())}")
+    return cls
+
+
+def registered() -> list[str]:
+    import cluster.replica.engines  # noqa: F401
+
+    return sorted(_REGISTRY)
+
+
+def build(name: str, settings) -> Engine:
+    return engine_class(name)(settings)

@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass
 
 from cluster.config import ClusterConfig
-from cluster.replica.vllm_engine import VllmSettings
+from cluster.replica.engine import engine_class
 
 TENSOR_PARALLEL = {"tp1": 1, "tp2": 2}
 
@@ -13,7 +13,8 @@ TENSOR_PARALLEL = {"tp1": 1, "tp2": 2}
 class ReplicaPlan:
     """Everything the controller needs to start replica number `slot` of the cluster."""
 
-    settings: VllmSettings
+    engine: str  # the engine's registered name
+    settings: object  # what that engine is built from (`settings_from`)
     device: str
     tensor_parallel: int
     cpu_threads: int  # CPU engines: cores per tensor-parallel rank
@@ -28,6 +29,8 @@ class ReplicaPlan:
                # Compiling every constrained request afresh costs milliseconds.
                "VLLM_XGRAMMAR_CACHE_MB": "0"}
         env = {k: v for k, v in env.items() if v}
+        if engine_class(self.engine).resources == "none":
+            return dict(num_cpus=0, runtime_env={"env_vars": env})
         if self.device == "gpu":
             return dict(num_gpus=self.gpus, num_cpus=1, runtime_env={"env_vars": env})
         env["VLLM_TARGET_DEVICE"] = "cpu"
@@ -48,13 +51,7 @@ class ReplicaPlan:
 
 
 def plan_replicas(config: ClusterConfig, model_path: str) -> ReplicaPlan:
-    e = config.engine
     tp = TENSOR_PARALLEL[config.layout]
-    settings = VllmSettings(
-        model=model_path, served_model_name=config.served_model_name, max_model_len=e.max_model_len,
-        max_num_seqs=e.max_num_seqs, max_num_batched_tokens=e.max_num_batched_tokens,
-        enforce_eager=e.enforce_eager, kv_cache_dtype=e.kv_cache_dtype,
-        gpu_memory_utilization=e.gpu_memory_utilization, kv_cache_memory_bytes=e.kv_cache_memory_bytes,
-        tensor_parallel_size=tp)
-    return ReplicaPlan(settings=settings, device=config.device, tensor_parallel=tp,
-                       cpu_threads=e.cpu_threads_per_replica, gpus=tp if config.device == "gpu" else 0)
+    settings = engine_class(config.engine.kind).settings_from(config, model_path, tp)
+    return ReplicaPlan(engine=config.engine.kind, settings=settings, device=config.device, tensor_parallel=tp,
+                       cpu_threads=config.engine.cpu_threads_per_replica, gpus=tp if config.device == "gpu" else 0)

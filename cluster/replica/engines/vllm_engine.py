@@ -7,12 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from cluster.config import ClusterConfig
 from cluster.errors import InvalidRequest
+from cluster.replica.engine import HARMONY_STOP_TOKEN_IDS, register
 from cluster.types import EngineRequest, FinishReason, ReplicaLoad, TokenChunk
 
 log = logging.getLogger(__name__)
-
-HARMONY_STOP_TOKEN_IDS = (200002, 200012)  # <|return|>, <|call|>; never <|end|>
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,21 @@ class VllmSettings:
         return args
 
 
+@register("vllm")
 class VllmEngine:
     """Hosts `vllm.v1.engine.async_llm.AsyncLLM`; see `cluster.replica.engine.Engine`."""
+
+    resources = "device"
+
+    @classmethod
+    def settings_from(cls, config: ClusterConfig, model_path: str, tensor_parallel: int) -> VllmSettings:
+        e = config.engine
+        return VllmSettings(
+            model=model_path, served_model_name=config.served_model_name, max_model_len=e.max_model_len,
+            max_num_seqs=e.max_num_seqs, max_num_batched_tokens=e.max_num_batched_tokens,
+            enforce_eager=e.enforce_eager, kv_cache_dtype=e.kv_cache_dtype,
+            gpu_memory_utilization=e.gpu_memory_utilization, kv_cache_memory_bytes=e.kv_cache_memory_bytes,
+            tensor_parallel_size=tensor_parallel)
 
     def __init__(self, settings: VllmSettings):
         self._settings = settings

@@ -31,3 +31,27 @@ def test_gpu_replicas_ask_ray_for_their_gpus(tmp_path):
     assert args["tensor_parallel_size"] == 2 and args["gpu_memory_utilization"] == 0.92
     assert args["distributed_executor_backend"] == "mp"  # ranks run inside the actor that holds the GPUs
     assert "kv_cache_memory_bytes" not in args
+
+
+def test_engines_are_built_by_the_names_the_config_allows():
+    from cluster.config import ENGINE_KINDS
+    from cluster.replica.engine import registered
+
+    assert registered() == sorted(ENGINE_KINDS)
+
+
+def test_stand_in_replicas_ask_ray_for_no_cores_and_carry_their_calibration():
+    plan = plan_replicas(parse_config({"engine": {"kind": "simulated",
+                                                  "simulated": {"calibration": "instant", "seed": 3}}}), "/m")
+    assert plan.engine == "simulated"
+    assert plan.actor_options(0)["num_cpus"] == 0
+    assert (plan.settings.calibration, plan.settings.seed, plan.settings.max_num_seqs) == ("instant", 3, 16)
+
+
+def test_a_stand_in_without_a_calibration_is_refused_at_planning():
+    import pytest
+
+    from cluster.config import ConfigError
+
+    with pytest.raises(ConfigError, match="engine.calibration: 'a100' is neither a shipped calibration"):
+        plan_replicas(parse_config({"engine": {"kind": "simulated", "simulated": {"calibration": "a100"}}}), "/m")

@@ -1,0 +1,1 @@
+"""The calibrated stand-in engine (`engine.kind: simulated`); see docs/scale.md."""
