@@ -33,9 +33,11 @@ def measure(args) -> tuple[list[dict], int, dict]:
     cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
     model = ensure_tiny_model(cache / "models")
     e = embedded_default().engine
+    began = time.perf_counter()
     llm = LLM(model=str(model), max_model_len=e.max_model_len, max_num_seqs=e.max_num_seqs,
               max_num_batched_tokens=e.max_num_batched_tokens, enforce_eager=True,
               kv_cache_memory_bytes=e.kv_cache_memory_bytes, enable_prefix_caching=True, seed=0)
+    start_s = time.perf_counter() - began
     config = json.loads((model / "config.json").read_text())
     blocks = llm.llm_engine.vllm_config.cache_config.num_gpu_blocks
     block_size = llm.llm_engine.vllm_config.cache_config.block_size
@@ -59,7 +61,7 @@ def measure(args) -> tuple[list[dict], int, dict]:
         print(f"{requests:>3} × {prompt:>5} → {output:>3}: {row['output_tokens_per_s']:.1f} tok/s "
               f"(runs {', '.join(f'{r:.1f}' for r in rates)})", flush=True)
         rows.append(row)
-    return rows, blocks * block_size, {"experts": config["num_local_experts"],
+    return rows, blocks * block_size, {"experts": config["num_local_experts"], "start_s": round(start_s, 1),
                                        "experts_per_token": config["num_experts_per_tok"], "block_size": block_size}
 
 

@@ -34,6 +34,8 @@ class SimulatedEngineConfig:
     reply_tokens: int = 256  # mean length of a reply that max_tokens does not cut
     seed: int = 0
     time_scale: float = 1.0  # steps take this many times their calibrated time (>1: fast GPUs slowed down)
+    trace_file: str = ""  # appends one JSON line per request: its seed and engine times (benchmarks of the stack)
+    start_s: float | None = None  # seconds a replica takes to start; None: the calibration's measured start
 
 
 @dataclass(frozen=True)
@@ -240,8 +242,8 @@ def _coerce(value, ftype, path: str):
             raise ConfigError(f"{path}: expected a mapping of names to mappings, got {value!r}")
         return {k: dict(v) for k, v in value.items()}
     allowed = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
-    optional = ftype == (int | None)
-    base = int if optional else ftype
+    optional = ftype in (int | None, float | None)
+    base = (int if ftype == (int | None) else float) if optional else ftype
     if value is None and optional:
         return None
     if isinstance(value, bool) and base is not bool or not isinstance(value, allowed[base]):
@@ -276,6 +278,8 @@ def _check(cfg: ClusterConfig) -> None:
         raise ConfigError(f"engine.kind: {e.kind!r}; allowed: {', '.join(ENGINE_KINDS)}")
     _in_range("engine.simulated.reply_tokens", e.simulated.reply_tokens, 1, 1 << 20)
     _in_range("engine.simulated.time_scale", e.simulated.time_scale, 0.001, 1000)
+    if e.simulated.start_s is not None:
+        _in_range("engine.simulated.start_s", e.simulated.start_s, 0, 3600)
     if e.kv_cache_dtype not in KV_CACHE_DTYPES:
         raise ConfigError(f"engine.kv_cache_dtype: {e.kv_cache_dtype!r}; allowed: {', '.join(KV_CACHE_DTYPES)}")
     if e.kv_cache_memory_bytes is not None:

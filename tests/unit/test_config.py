@@ -41,6 +41,7 @@ def test_gpu_checkpoint_config(tmp_path):
     ({"engine": {"max_batch": 3}}, "engine.max_batch: unknown field; allowed: kind, simulated, gpu_memory_utilization"),
     ({"engine": {"kind": "tgi"}}, "engine.kind: 'tgi'; allowed: vllm, simulated"),
     ({"engine": {"simulated": {"reply_tokens": 0}}}, "engine.simulated.reply_tokens: 0 is out of range"),
+    ({"engine": {"simulated": {"start_s": "soon"}}}, "engine.simulated.start_s: expected float, got 'soon'"),
     ({"gateway": {"grpc_port": 70000}}, "gateway.grpc_port: 70000 is out of range; allowed: 1 to 65535"),
     ({"gateway": {"grpc_port": 9000, "metrics_port": 9000}}, "http_port and metrics_port must all differ"),
     ({"device": "tpu"}, "device: 'tpu'; allowed: cpu, gpu"),

@@ -7,7 +7,9 @@ Harmony reply. Structured-output constraints are not enforced.
 """
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -33,19 +35,26 @@ class SimulatedSettings:
     reply_tokens: int = 256  # mean length of a reply that is not cut by max_tokens
     seed: int = 0
     time_scale: float = 1.0  # steps take this many times their calibrated time
+    trace_file: str = ""  # where to append one JSON line per request; empty: none
+    start_s: float | None = None  # how long starting takes; None: the calibration's
 
 
 class _Stream:
     """One request's tokens between the step loop and its consumer: appended per step, taken all at once."""
 
-    def __init__(self, request: EngineRequest, reply: Reply):
-        self.request, self.reply = request, reply
+    def __init__(self, request: EngineRequest, reply: Reply, arrival: float):
+        self.request, self.reply, self.arrival = request, reply, arrival
+        self.first_token_at: float | None = None
+        self.sent = 0
         self.stops = frozenset(request.stop_token_ids + (() if request.ignore_eos else HARMONY_STOP_TOKEN_IDS))
         self.tokens: list[int] = []
         self.finish: FinishReason | None = None
         self.ready = asyncio.Event()
 
-    def push(self, token: int, finish: FinishReason | None) -> None:
+    def push(self, token: int, finish: FinishReason | None, now: float) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = now
+        self.sent += 1
         self.tokens.append(token)
         self.finish = finish
         self.ready.set()
@@ -70,7 +79,7 @@ class SimulatedEngine:
         settings = SimulatedSettings(calibration=s.calibration, max_model_len=e.max_model_len,
                                      max_num_seqs=e.max_num_seqs, max_num_batched_tokens=e.max_num_batched_tokens,
                                      kv_cache_dtype=e.kv_cache_dtype, reply_tokens=s.reply_tokens, seed=s.seed,
-                                     time_scale=s.time_scale)
+                                     time_scale=s.time_scale, trace_file=s.trace_file, start_s=s.start_s)
         _kv_tokens(load_calibration(s.calibration), settings)
         return settings
 
@@ -83,14 +92,19 @@ class SimulatedEngine:
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._load = ReplicaLoad()
+        self._trace = None
 
     async def start(self) -> None:
         s = self._settings
         self._calibration = calibration = load_calibration(s.calibration)
         tokens = _kv_tokens(calibration, s)
+        start_s = calibration.start_s if s.start_s is None else s.start_s
+        await asyncio.sleep(start_s * s.time_scale)  # a real engine loads before it serves
         cache = BlockCache(tokens // calibration.block_size, calibration.block_size)
         self._scheduler = Scheduler(cache, s.max_num_seqs, s.max_num_batched_tokens)
         self._loop = asyncio.get_running_loop()
+        if s.trace_file:
+            self._trace = open(s.trace_file, "a", buffering=1)  # a line per request, written as it ends
         self._task = self._loop.create_task(self._run())
         self._publish()
 
@@ -102,7 +116,8 @@ class SimulatedEngine:
         if request.max_tokens < 1:
             raise InvalidRequest(f"max_tokens must be at least 1, got {request.max_tokens}")
         seed = f"{s.seed}:{request.seed if request.seed is not None else request.request_id}"
-        stream = _Stream(request, Reply(seed, reply_length(seed, s.reply_tokens, request.min_tokens)))
+        stream = _Stream(request, Reply(seed, reply_length(seed, s.reply_tokens, request.min_tokens)),
+                         time.monotonic())
         seq = Sequence(request.request_id, list(request.prompt_token_ids), prompt, priority=request.priority)
         self._streams[seq] = stream
         self._scheduler.add(seq)
@@ -130,6 +145,8 @@ class SimulatedEngine:
     def shutdown(self) -> None:
         if self._task is not None and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._task.cancel)
+        if self._trace is not None:
+            self._loop.call_soon_threadsafe(self._trace.close)
 
     async def _run(self) -> None:
         loop, scheduler, calibration = self._loop, self._scheduler, self._calibration
@@ -155,7 +172,7 @@ class SimulatedEngine:
                 token = stream.reply.token(seq.output_len)
                 seq.token_ids.append(token)
                 finish = self._finish(seq, stream, token)
-                stream.push(token, finish)
+                stream.push(token, finish, time.monotonic())
                 if finish is not None:
                     self._leave(seq)
             self._publish()
@@ -172,9 +189,21 @@ class SimulatedEngine:
         return None
 
     def _leave(self, seq: Sequence) -> None:
-        if self._streams.pop(seq, None) is not None:
+        stream = self._streams.pop(seq, None)
+        if stream is not None:
             self._scheduler.remove(seq)
             self._publish()
+            if self._trace is not None and not self._trace.closed:
+                self._write_trace(stream, seq)
+
+    def _write_trace(self, stream: _Stream, seq: Sequence) -> None:
+        """Times are time.monotonic(): the same clock in every process of this machine (the loop's may be
+        another's, or coarser)."""
+        r = stream.request
+        self._trace.write(json.dumps({
+            "request_id": r.request_id, "seed": r.seed, "prompt_tokens": seq.prompt_len, "output_tokens": stream.sent,
+            "arrival": stream.arrival, "first_token": stream.first_token_at, "ended": time.monotonic(),
+            "finish": stream.finish.value if stream.finish else "aborted", "preemptions": seq.preemptions}) + "\n")
 
     def _publish(self) -> None:
         scheduler = self._scheduler

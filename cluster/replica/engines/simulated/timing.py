@@ -36,6 +36,7 @@ class Calibration:
     block_size: int = 16
     experts: int = 1  # of the model's mixture of experts, and how many each token routes to
     experts_per_token: int = 1
+    start_s: float = 0.0  # how long the engine takes to start (load, compile, warm up) before it serves
     source: str = ""  # what was measured, where
     points: list[dict] = field(default_factory=list)  # the measurements and the fit's error on each
 

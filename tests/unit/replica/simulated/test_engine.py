@@ -155,3 +155,29 @@ async def test_time_scale_stretches_every_step(tmp_path):
         timings.append(loop.time() - began)
         engine.shutdown()
     assert timings[1] > 3 * timings[0]
+
+
+async def test_the_trace_has_a_line_per_request_with_engine_times(tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    engine = await started(settings(calibration_file(tmp_path, base_s=0.002), trace_file=str(trace)))
+    await collect(engine, request("a", max_tokens=10, ignore_eos=True, seed=4))
+    stream = engine.generate(request("b", max_tokens=1000, ignore_eos=True, seed=5))
+    await anext(stream)
+    await stream.aclose()
+    engine.shutdown()
+    await asyncio.sleep(0.01)
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [(x["seed"], x["finish"]) for x in lines] == [(4, "length"), (5, "aborted")]
+    assert lines[0]["output_tokens"] == 10 and lines[1]["output_tokens"] >= 1
+    a = lines[0]
+    assert a["arrival"] < a["first_token"] < a["ended"] and a["prompt_tokens"] == 20
+
+
+async def test_starting_takes_the_calibrated_start_unless_the_config_says_otherwise(tmp_path):
+    calibration = calibration_file(tmp_path, start_s=0.2)
+    loop = asyncio.get_running_loop()
+    for start_s, least, most in ((None, 0.2, 5.0), (0.0, 0.0, 0.1)):
+        began = loop.time()
+        engine = await started(settings(calibration, start_s=start_s))
+        assert least <= loop.time() - began < most
+        engine.shutdown()
