@@ -36,6 +36,10 @@ ROUTING_DECISION_LATENCY = Histogram("oss_cluster_routing_decision_seconds",
                                      "Time to route one request: each filter/scorer/picker, and the whole decision.",
                                      ["policy"], buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
                                                           5e-3, 0.01, 0.025, 0.1))
+REPLICA_REFRESH = Histogram("oss_cluster_replica_refresh_seconds",
+                            "Time of one look at the ready replicas and their loads; the loads a routing decision "
+                            "reads are at most the refresh period (0.5 s) plus this old.",
+                            buckets=(1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 ROUTED = Counter("oss_cluster_routed_requests_total", "Requests (attempts included) sent to each replica.",
                  ["replica"])
 ROUTING_RETRIES = Counter("oss_cluster_routing_retries_total",
@@ -78,6 +82,8 @@ EVENT_LOOP_LAG_MAX = Gauge("oss_cluster_event_loop_lag_max_seconds",
 REPLICAS_DESIRED = Gauge("oss_cluster_replicas_desired", "Replicas the plan (or its autoscaler) wants now.")
 REPLICAS = Gauge("oss_cluster_replicas", "Replicas the controller holds, by state (pending, starting, ready, "
                  "draining, stuck, dead).", ["state"])
+CONTROLLER_STEP = Gauge("oss_cluster_controller_step_seconds",
+                        "Time of the controller's last observe → decide → act step (every lifecycle.health_period_s).")
 REPLICA_RESTARTS = Gauge("oss_cluster_replica_restarts",
                          "Replicas started in place of an earlier one, over all slots, since the plan was created.")
 REPLICA_START_FAILURES = Gauge("oss_cluster_replica_start_failures",

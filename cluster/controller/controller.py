@@ -45,6 +45,7 @@ class Controller:
         self._ready = asyncio.Event()
         self._stopping = False
         self._started_at = time.time()
+        self._step_s = 0.0  # how long the last control step took
 
     async def run(self) -> None:
         """Recovers (or initialises) the state and starts the control loop; idempotent, returns at once."""
@@ -88,18 +89,20 @@ class Controller:
     async def status(self) -> ClusterStatus:
         await self.run()
         now, s = time.time(), self._state
+        template = s.plan.template()  # a digest of the plan: once, not once per replica
         replicas = tuple(ReplicaView(
             replica_id=r.info.replica_id, slot=r.info.slot, node_id=r.info.node_id, pid=r.info.pid,
             state=r.state.value, running=r.load.running, waiting=r.load.waiting,
             kv_cache_usage=r.load.kv_cache_usage, uptime_s=now - r.info.created_at,
             restarts=max(0, s.slots.get(r.info.slot, SlotStatus()).starts - 1),
-            outdated=r.info.template != s.plan.template(), error=r.error) for r in self._registry.all())
+            outdated=r.info.template != template, error=r.error) for r in self._registry.all())
         slots = tuple(SlotView(k, v.failures, max(0.0, v.retry_at - now), v.given_up)
                       for k, v in sorted(s.slots.items()) if v.failures)
         _, reason, at = s.last_decision or (s.desired, "", 0.0)
         return ClusterStatus(plan=s.plan.digest(), desired=s.desired, replicas=replicas, slots=slots,
                              policy=s.plan.autoscaling.policy, decision=reason, decided_at=at,
-                             controller_pid=os.getpid(), controller_started_at=self._started_at)
+                             controller_pid=os.getpid(), controller_started_at=self._started_at,
+                             step_s=self._step_s)
 
     async def shutdown(self) -> None:
         """Stops every replica and forgets the state; the caller kills the controller afterwards."""
@@ -119,10 +122,12 @@ class Controller:
         await self._adopt()
         self._ready.set()
         while not self._stopping:
+            began = time.perf_counter()
             try:
                 await self._step(time.time())
             except Exception:  # the loop must outlive any single failure
                 log.exception("control step failed")
+            self._step_s = time.perf_counter() - began
             await asyncio.sleep(self._state.plan.lifecycle.health_period_s)
 
     async def _adopt(self) -> None:

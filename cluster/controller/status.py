@@ -39,6 +39,7 @@ class ClusterStatus:
     decided_at: float  # wall-clock seconds; 0: never
     controller_pid: int
     controller_started_at: float
+    step_s: float = 0.0  # how long the controller's last observe → decide → act step took
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.replicas if r.state == state)

@@ -45,6 +45,7 @@ class ControllerWatch:
 
     def export(self, status: ClusterStatus) -> None:
         metrics.REPLICAS_DESIRED.set(status.desired)
+        metrics.CONTROLLER_STEP.set(status.step_s)
         for state in ReplicaState:
             metrics.REPLICAS.labels(state.value).set(status.count(state.value))
         metrics.REPLICA_RESTARTS.set(sum(r.restarts for r in status.replicas))

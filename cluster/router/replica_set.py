@@ -85,6 +85,7 @@ class ReplicaSet:
             await asyncio.sleep(REFRESH_PERIOD_S)
 
     async def refresh(self) -> None:
+        began = time.monotonic()
         view: RoutingView = await asyncio.wait_for(self._controller.routing_view.remote(self._report()),
                                                    CALL_TIMEOUT_S)
         self.cold_start, self.plan = view.cold_start, view.plan
@@ -108,6 +109,7 @@ class ReplicaSet:
                 metrics.REPLICA_PREFIX_CACHE_HITS.labels(replica.replica_id).set(load.prefix_cache_hits)
         metrics.REPLICAS_READY.set(len(self.replicas))
         self.last_refresh = time.monotonic()
+        metrics.REPLICA_REFRESH.observe(self.last_refresh - began)
 
     @staticmethod
     def _forget_gauges(replica_id: str) -> None:
