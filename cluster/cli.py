@@ -1,4 +1,5 @@
-"""The `oss-cluster` command: serve, controller, gateway, status, chat, bench, validate-config, make-tiny-model."""
+"""The `oss-cluster` command: serve, controller, gateway, status, chat, bench, simulate, validate-config,
+make-tiny-model."""
 
 import argparse
 import asyncio
@@ -52,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="API key, when the gateway requires one (default: $OSS_CLUSTER_API_KEY)")
     p = sub.add_parser("bench", help="load-test a running server (the embedded default unless --target)")
     add_bench_arguments(p)
+    p = sub.add_parser("simulate", help="predict a cluster.yaml's throughput, latencies and replica counts under a "
+                                        "load-test workload, with stand-in engines on this machine")
+    p.add_argument("--config", type=Path, required=True, help="the cluster.yaml to simulate")
+    p.add_argument("--calibration", default="h100-gpt-oss-120b",
+                   help="the stand-in engines' calibration: a shipped name or a .json path (default: %(default)s)")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="run every engine step this many times slower, and the workload alike, so that this "
+                        "machine can carry the tokens; the figures are scaled back (default: %(default)s)")
+    add_bench_arguments(p)  # the workload; --target is ignored: the simulation starts its own gateway
     p = sub.add_parser("compare", help="print B's load-test figures as ratios of A's, with the noise")
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
@@ -137,6 +147,12 @@ def _bench(args) -> int:
     return bench(args)
 
 
+def _simulate(args) -> int:
+    from loadtest.simulate import simulate
+
+    return simulate(args)
+
+
 def _compare(args) -> int:
     from loadtest.compare import compare
 
@@ -199,7 +215,7 @@ def _make_tiny_model(args) -> int:
 
 
 COMMANDS = {"serve": _serve, "controller": _controller, "gateway": _gateway, "status": _status, "chat": _chat,
-            "bench": _bench, "compare": _compare, "validate-config": _validate_config,
+            "bench": _bench, "simulate": _simulate, "compare": _compare, "validate-config": _validate_config,
             "hash-key": _hash_key, "make-tiny-model": _make_tiny_model}
 
 if __name__ == "__main__":
