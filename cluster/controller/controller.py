@@ -187,8 +187,7 @@ class Controller:
     async def _probe(self, record: Record, now: float) -> None:
         """Load (progress included) and engine health of one placed replica."""
         try:
-            load, _ = await asyncio.wait_for(asyncio.gather(record.handle.load.remote(),
-                                                            record.handle.health.remote()), CALL_TIMEOUT_S)
+            load = await asyncio.wait_for(record.handle.probe.remote(), CALL_TIMEOUT_S)
         except RayActorError:
             self._registry.set_state(record, ReplicaState.DEAD, now, "its actor died")
             return

@@ -85,14 +85,14 @@ class ReplicaActor:
             await stream.aclose()
 
     async def load(self) -> ReplicaLoad:
-        """The engine's load and the actor's own progress; the controller's health probe too."""
+        """The engine's load and the actor's own progress (the gateways' load polls)."""
         return dataclasses.replace(self._engine.load(), active=self._progress.active,
                                    stalled_s=self._progress.stalled_s())
 
-    async def health(self) -> str:
-        """Raises if the engine cannot serve; returns the replica id otherwise."""
+    async def probe(self) -> ReplicaLoad:
+        """The controller's probe, one call: raises if the engine cannot serve; its load otherwise."""
         await self._engine.check_health()
-        return self._info.replica_id
+        return await self.load()
 
     async def drain(self) -> None:
         """From now on new requests are refused with `ReplicaDraining`; running streams go on."""
