@@ -13,6 +13,10 @@ the workload):
     .venv/bin/python benchmarks/routing.py --out benchmarks/results/routing.json
 
 A quick check: add `--sessions 2 --turns 2 --system-tokens 300 --max-duration 60`.
+
+At scale, with stand-in engines calibrated on an H100 running gpt-oss-120b (docs/scale.md):
+`--replicas 16 --stand-in h100-gpt-oss-120b --time-scale 10` and a workload large enough to
+contend for their KV caches (see docs/scale.md for the one measured).
 """
 
 import argparse
@@ -42,7 +46,6 @@ from loadtest.clients import Reply, Timer, read_chat
 from loadtest.local_cluster import free_port, stop_serve
 from loadtest.workload import WORDS
 
-REPLICAS = 2
 PROFILES = {  # run in this order; the default profile is what `router:` left out gives
     "round-robin": "router:\n  filters: []\n  scorers: {}\n  picker: round-robin\n",
     "default": "",
@@ -91,29 +94,40 @@ def scrape(url: str) -> dict:
     return out
 
 
-def start_cluster(work: Path, cache: Path, name: str) -> tuple[subprocess.Popen, str, str]:
+def engine_yaml(args) -> str:
+    """The replicas' engine: the tiny model on vLLM, or stand-ins with a calibration."""
+    if not args.stand_in:
+        return ""
+    return (f"engine:\n  kind: simulated\n  max_model_len: 32768\n  max_num_seqs: 256\n"
+            f"  max_num_batched_tokens: 8192\n  simulated:\n    calibration: {args.stand_in}\n"
+            f"    time_scale: {args.time_scale}\n    reply_tokens: {args.output_tokens}\n    start_s: 0\n"
+            f"admission:\n  max_in_flight_per_replica: 256\n")
+
+
+def start_cluster(work: Path, cache: Path, name: str, args) -> tuple[subprocess.Popen, str, str]:
     """Starts `oss-cluster serve` with the profile; returns once all replicas are ready."""
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     config = work / f"{name}.yaml"
-    config.write_text(f"replicas: {REPLICAS}\ngateway:\n  host: 127.0.0.1\n  grpc_port: {grpc_port}\n"
-                      f"  http_port: {http_port}\n  metrics_port: {metrics_port}\n" + PROFILES[name])
+    config.write_text(f"replicas: {args.replicas}\ngateway:\n  host: 127.0.0.1\n  grpc_port: {grpc_port}\n"
+                      f"  http_port: {http_port}\n  metrics_port: {metrics_port}\n" + PROFILES[name]
+                      + engine_yaml(args))
     log = work / f"{name}.log"
     proc = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
                             env=dict(os.environ, OSS_CLUSTER_CACHE=str(cache)), stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"oss-cluster serve exited with {proc.returncode}; see {log}")
             try:
-                if "ready in" in log.read_text() and scrape(metrics_url)["ready"] >= REPLICAS:
+                if "ready in" in log.read_text() and scrape(metrics_url)["ready"] >= args.replicas:
                     return proc, f"127.0.0.1:{grpc_port}", metrics_url
             except httpx.HTTPError:
                 pass
             time.sleep(1)
-        raise TimeoutError(f"{REPLICAS} replicas not ready in 300 s; see {log}")
+        raise TimeoutError(f"{args.replicas} replicas not ready in 600 s; see {log}")
     except BaseException:
         stop_cluster(proc)
         raise
@@ -169,7 +183,7 @@ async def run_workload(address: str, sessions: list[dict], args) -> tuple[list[d
 
 
 def run_profile(name: str, work: Path, cache: Path, sessions: list[dict], args) -> dict:
-    proc, address, metrics_url = start_cluster(work, cache, name)
+    proc, address, metrics_url = start_cluster(work, cache, name, args)
     try:
         before = scrape(metrics_url)
         records, wall = asyncio.run(run_workload(address, sessions, args))
@@ -229,6 +243,11 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=120, help="seconds per request")
     parser.add_argument("--rounds", type=int, default=1, help="round-robin then default, each on a fresh cluster")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--stand-in", default="", help="a calibration: the replicas run the stand-in engine with it "
+                                                       "instead of the tiny model on vLLM (docs/scale.md)")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="with --stand-in: steps take this many times "
+                                                                      "their calibrated time; divide times by it")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/routing.json"))
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, interrupted)
@@ -270,7 +289,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "routing", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "config": vars(args) | {"out": str(args.out), "replicas": REPLICAS, "profiles": PROFILES},
+        "config": vars(args) | {"out": str(args.out), "profiles": PROFILES, "engine_yaml": engine_yaml(args)},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "summary": summary, "ratios_default_to_round_robin": ratios, "per_round": per_round,
         "rounds": rounds}, indent=2))
