@@ -94,14 +94,15 @@ def scrape(url: str) -> dict:
     return out
 
 
-def engine_yaml(args) -> str:
-    """The replicas' engine: the tiny model on vLLM, or stand-ins with a calibration."""
+def engine_yaml(args, trace: Path | None = None) -> str:
+    """The replicas' engine: the tiny model on vLLM, or stand-ins with a calibration (writing their
+    per-request times to `trace`)."""
     if not args.stand_in:
         return ""
     return (f"engine:\n  kind: simulated\n  max_model_len: 32768\n  max_num_seqs: 256\n"
             f"  max_num_batched_tokens: 8192\n  simulated:\n    calibration: {args.stand_in}\n"
             f"    time_scale: {args.time_scale}\n    reply_tokens: {args.output_tokens}\n    start_s: 0\n"
-            f"admission:\n  max_in_flight_per_replica: 256\n")
+            + (f"    trace_file: {trace}\n" if trace else "") + "admission:\n  max_in_flight_per_replica: 256\n")
 
 
 def start_cluster(work: Path, cache: Path, name: str, args) -> tuple[subprocess.Popen, str, str]:
@@ -110,7 +111,7 @@ def start_cluster(work: Path, cache: Path, name: str, args) -> tuple[subprocess.
     config = work / f"{name}.yaml"
     config.write_text(f"replicas: {args.replicas}\ngateway:\n  host: 127.0.0.1\n  grpc_port: {grpc_port}\n"
                       f"  http_port: {http_port}\n  metrics_port: {metrics_port}\n" + PROFILES[name]
-                      + engine_yaml(args))
+                      + engine_yaml(args, trace_path(work, name)))
     log = work / f"{name}.log"
     proc = subprocess.Popen([sys.executable, "-m", "cluster.cli", "serve", "--config", str(config)],
                             env=dict(os.environ, OSS_CLUSTER_CACHE=str(cache)), stdout=log.open("w"),
@@ -133,6 +134,26 @@ def start_cluster(work: Path, cache: Path, name: str, args) -> tuple[subprocess.
         raise
 
 
+def trace_path(work: Path, name: str) -> Path:
+    return work / f"{name}.trace.jsonl"
+
+
+def engine_ttft(work: Path, name: str, records: list[dict]) -> None:
+    """Adds to each record the engine's own time to first token (arrival to first token, from the
+    stand-ins' trace, joined by seed), so the time the stack and the machine add shows apart."""
+    path = trace_path(work, name)
+    if not path.exists():
+        return
+    trace = {}
+    for line in path.read_text().splitlines():
+        t = json.loads(line)
+        if t["first_token"] is not None:
+            trace[t["seed"]] = t["first_token"] - t["arrival"]
+    for r in records:
+        r["engine_ttft_s"] = trace.get(r["seed"])
+    path.unlink()  # the next round of this profile writes its own
+
+
 def stop_cluster(proc: subprocess.Popen) -> None:
     stop_serve(proc, grace_s=90)
 
@@ -150,9 +171,10 @@ async def one_turn(stub, session: dict, turn: int, messages: list[pb.Message], a
     except grpc.aio.AioRpcError as exc:
         error = exc.code().name
     result = timer.result(turn, error=error, tokens=reply.completion_tokens, finish_reason=reply.finish_reason)
-    return ({"session": session["id"], "turn": turn, "prompt_chars": sum(len(m.content) for m in messages),
-             "ttft_s": result.ttft_s, "e2e_s": result.e2e_s, "output_tokens": result.output_tokens,
-             "finish_reason": result.finish_reason, "error": result.error}, reply.content)
+    return ({"session": session["id"], "turn": turn, "seed": seed,
+             "prompt_chars": sum(len(m.content) for m in messages), "ttft_s": result.ttft_s,
+             "e2e_s": result.e2e_s, "output_tokens": result.output_tokens, "finish_reason": result.finish_reason,
+             "error": result.error}, reply.content)
 
 
 async def run_workload(address: str, sessions: list[dict], args) -> tuple[list[dict], float]:
@@ -191,6 +213,7 @@ def run_profile(name: str, work: Path, cache: Path, sessions: list[dict], args) 
         after = scrape(metrics_url)
     finally:
         stop_cluster(proc)
+    engine_ttft(work, name, records)
     routed = {r: after["routed"].get(r, 0) - before["routed"].get(r, 0) for r in after["routed"]}
     return {"wall_s": wall, "queried_tokens": after["queried"] - before["queried"],
             "hit_tokens": after["hits"] - before["hits"], "routed": routed, "records": records}
@@ -200,22 +223,27 @@ def pct(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else None
 
 
-def summarize(rounds: list[dict]) -> dict:
+def summarize(rounds: list[dict], scale: float = 1.0) -> dict:
+    """Figures of the rounds; times divided by `scale` (a stand-in's time scale: the simulated
+    cluster's time, not this machine's)."""
     records = [r for rnd in rounds for r in rnd["records"]]
     ok = [r for r in records if not r["error"]]
-    ttft = np.array([r["ttft_s"] for r in ok if r["ttft_s"] is not None]) * 1000
+    ms = 1000 / scale
+    ttft = np.array([r["ttft_s"] for r in ok if r["ttft_s"] is not None]) * ms
     wall, queried = sum(r["wall_s"] for r in rounds), sum(r["queried_tokens"] for r in rounds)
     finishes = Counter(r["finish_reason"] for r in ok if r["finish_reason"])
     routed: dict[str, float] = {}
     for rnd in rounds:
         for replica, n in rnd["routed"].items():
             routed[replica] = routed.get(replica, 0) + n
+    engine = np.array([r["engine_ttft_s"] for r in ok if r.get("engine_ttft_s") is not None]) * ms
     return {"requests": len(records), "errors": len(records) - len(ok),
+            "engine_ttft_p50_ms": pct(engine, 50), "engine_ttft_p99_ms": pct(engine, 99),
             "prefix_cache_hit_rate": sum(r["hit_tokens"] for r in rounds) / queried if queried else None,
             "ttft_p50_ms": pct(ttft, 50), "ttft_p99_ms": pct(ttft, 99),
-            "e2e_p50_ms": pct(np.array([r["e2e_s"] for r in ok]) * 1000, 50),
-            "output_tokens_per_s": sum(r["output_tokens"] for r in ok) / wall,
-            "requests_per_s": len(ok) / wall, "wall_s": wall, "routed_per_replica": routed,
+            "e2e_p50_ms": pct(np.array([r["e2e_s"] for r in ok]) * ms, 50),
+            "output_tokens_per_s": sum(r["output_tokens"] for r in ok) / wall * scale,
+            "requests_per_s": len(ok) / wall * scale, "wall_s": wall, "routed_per_replica": routed,
             "finish_reasons": dict(sorted(finishes.items()))}
 
 
@@ -266,13 +294,16 @@ def main() -> int:
     except KeyboardInterrupt:
         print("interrupted; clusters stopped", file=sys.stderr)
         return 130
-    summary = {name: summarize(r) for name, r in rounds.items()}
-    per_round = {name: [summarize([r]) for r in rs] for name, rs in rounds.items()}
+    scale = args.time_scale if args.stand_in else 1.0
+    summary = {name: summarize(r, scale) for name, r in rounds.items()}
+    per_round = {name: [summarize([r], scale) for r in rs] for name, rs in rounds.items()}
     d, rr = summary["default"], summary["round-robin"]
     ratios = {k: ratio(d[k], rr[k]) for k in ("prefix_cache_hit_rate", "ttft_p50_ms", "ttft_p99_ms",
-                                              "output_tokens_per_s")}
-    print(f"\n{'profile':<12} {'req':>5} {'err':>4} {'hit rate':>9} {'TTFT p50':>9} {'TTFT p99':>9} {'e2e p50':>9} "
-          f"{'tok/s':>7} {'req/s':>6}  routed per replica")
+                                              "engine_ttft_p50_ms", "output_tokens_per_s")}
+    if scale != 1:
+        print(f"\ntimes and rates of the simulated cluster (this machine's divided by the time scale {scale:g})")
+    print(f"\n{'profile':<12} {'req':>5} {'err':>4} {'hit rate':>9} {'TTFT p50':>9} {'TTFT p99':>9} {'engine50':>9} "
+          f"{'e2e p50':>9} {'tok/s':>7} {'req/s':>6}  routed per replica")
     for name, s in summary.items():
         split = " / ".join(f"{n:.0f}" for _, n in sorted(s["routed_per_replica"].items()))
         def ms(v):
@@ -280,7 +311,7 @@ def main() -> int:
 
         hits = f"{s['prefix_cache_hit_rate']:>9.1%}" if s["prefix_cache_hit_rate"] is not None else f"{'n/a':>9}"
         print(f"{name:<12} {s['requests']:>5} {s['errors']:>4} {hits} "
-              f"{ms(s['ttft_p50_ms'])} {ms(s['ttft_p99_ms'])} {ms(s['e2e_p50_ms'])} "
+              f"{ms(s['ttft_p50_ms'])} {ms(s['ttft_p99_ms'])} {ms(s['engine_ttft_p50_ms'])} {ms(s['e2e_p50_ms'])} "
               f"{s['output_tokens_per_s']:>7.1f} {s['requests_per_s']:>6.2f}  {split}")
     for name, s in summary.items():
         print(f"{name} finish reasons: " + (", ".join(f"{k} {n}" for k, n in s["finish_reasons"].items()) or "-"))
