@@ -17,6 +17,9 @@ Also the gateway process's CPU and its event loop's worst lag. Run from the repo
 alone on the machine:
 
     .venv/bin/python benchmarks/gateway_capacity.py --out benchmarks/results/gateway_capacity.json
+
+`--profile` also records the gateway and one replica actor with py-spy while the load runs and
+prints where their CPU goes (`benchmarks/profile_front.py`'s summary, raw stacks beside the JSON).
 """
 
 import argparse
@@ -36,6 +39,9 @@ from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
 from loadtest.local_cluster import serving
 from loadtest.stats import percentile
+
+sys.path.insert(0, str(Path(__file__).parent))
+from profile_front import record, shares  # noqa: E402
 
 
 def cluster_yaml(replicas: int, calibration: str, time_scale: float, trace: Path) -> str:
@@ -125,6 +131,21 @@ def lag_max(local) -> float:
     return local.metrics().get(("oss_cluster_event_loop_lag_max_seconds", ()), 0.0)
 
 
+def pin(gateway: psutil.Process) -> set[int]:
+    """The gateway's threads on the last core, everything else (this client, the replica actors,
+    Ray) on the others: the gateway measured as on a pod of its own. Returns the client's old set."""
+    cpus = sorted(os.sched_getaffinity(0))
+    mine, rest = {cpus[-1]}, set(cpus[:-1]) or {cpus[-1]}
+    for process, cores in [(gateway, mine), *((p, rest) for p in gateway.children(recursive=True)),
+                           (psutil.Process(), rest)]:
+        for thread in process.threads():
+            try:
+                os.sched_setaffinity(thread.id, cores)
+            except (ProcessLookupError, PermissionError):
+                pass  # a thread that ended meanwhile
+    return set(cpus)
+
+
 def experiment(kind: str, level: float, args, cache: Path, seed0: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"oss-capacity-{kind}-"))
     trace = work / "trace.jsonl"
@@ -136,6 +157,13 @@ def experiment(kind: str, level: float, args, cache: Path, seed0: int) -> dict:
             time.sleep(1)
         asyncio.run(arrivals(local.grpc_target, 20, 1.0, 10_000_000, {}))  # warm-up: channels to each replica
         gateway = psutil.Process(local.process.pid)
+        everywhere = pin(gateway) if args.pin else None
+        recorders = {}
+        if args.profile:
+            actor = next(p for p in gateway.children(recursive=True) if "ReplicaActor" in " ".join(p.cmdline()))
+            seconds = int(args.seconds) if kind == "arrivals" else 20
+            recorders = {name: record(pid, seconds, work / f"{name}.txt")
+                         for name, pid in {"gateway": gateway.pid, "actor": actor.pid}.items()}
         cpu0, records = gateway.cpu_times(), {}
         if kind == "streams":
             wall = asyncio.run(streams(local.grpc_target, int(level), args.stream_tokens, seed0, records))
@@ -143,6 +171,11 @@ def experiment(kind: str, level: float, args, cache: Path, seed0: int) -> dict:
             wall = asyncio.run(arrivals(local.grpc_target, level, args.seconds, seed0, records))
         cpu1 = gateway.cpu_times()
         lag = lag_max(local)
+        for recorder in recorders.values():
+            recorder.wait(120)
+        if everywhere:
+            for thread in psutil.Process().threads():
+                os.sched_setaffinity(thread.id, everywhere)
         time.sleep(1)
     done = [r for r in records.values() if not r["error"]]
     errors: dict[str, int] = {}
@@ -153,6 +186,13 @@ def experiment(kind: str, level: float, args, cache: Path, seed0: int) -> dict:
            "wall_s": round(wall, 2), "gateway_cpu_percent": round(100 * (cpu1.user + cpu1.system - cpu0.user
                                                                           - cpu0.system) / wall, 1),
            "event_loop_lag_max_ms": round(lag * 1000, 1), **added(records, read_trace(trace))}
+    if recorders:
+        row["profile"] = {name: shares(work / f"{name}.txt", 20) for name in recorders}
+        for name, figures in row["profile"].items():
+            print(f"{kind} {level:g}, {name}: {figures['samples']} samples; "
+                  + ", ".join(f"{p} {x:.0%}" for p, x in figures["inclusive_by_package"]))
+            for function, x in figures["self"]:
+                print(f"  {x:6.1%}  {function}")
     if kind == "streams":
         ends = sorted((r["sent"], r["ended"]) for r in done)
         row["peak_concurrent"] = max(sum(1 for s, e in ends if s <= t < e) for t, _ in ends) if ends else 0
@@ -171,6 +211,8 @@ def main() -> int:
     parser.add_argument("--rates", type=float, nargs="*", default=[100, 250, 500], help="new requests per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="of arrivals at each rate")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/gateway_capacity.json"))
+    parser.add_argument("--profile", action="store_true", help="record the gateway and one actor with py-spy")
+    parser.add_argument("--pin", action="store_true", help="the gateway alone on the last core, all else on the others")
     args = parser.parse_args()
     cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
     rows = []

@@ -120,11 +120,24 @@ def _run_role(role) -> int:
     from cluster.controller.connect import ControllerError
 
     try:
-        asyncio.run(role)
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(role)
     except (OSError, ControllerError, ConnectionError) as exc:
         print(f"oss-cluster: cannot serve: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _loop_factory():
+    """uvloop's event loop where it is installed (it is, with vLLM): the gateway's per-request work
+    is mostly the loop's own (tasks, futures, callbacks), which uvloop does in C."""
+    if os.environ.get("OSS_CLUSTER_LOOP", "uvloop") != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _status(args) -> int:
