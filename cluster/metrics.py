@@ -1,5 +1,7 @@
 """Every Prometheus metric of the project, declared in one place. Imports nothing of the project."""
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # Latency buckets in seconds: TTFT on a busy GPU spans milliseconds to tens of seconds.
@@ -91,3 +93,11 @@ REPLICA_START_FAILURES = Gauge("oss_cluster_replica_start_failures",
 REPLICA_SLOTS_GIVEN_UP = Gauge("oss_cluster_replica_slots_given_up",
                                "Slots the controller stopped starting replicas in after lifecycle.max_start_failures "
                                "failures in a row (see `oss-cluster status` for why).")
+
+
+@functools.cache
+def child(metric, *values: str):
+    """`metric.labels(*values)`, looked up once: the request path takes about ten children a request,
+    and prometheus_client's `labels()` checks and locks on every call. Only for series that are
+    never removed (not those labelled by replica, which go when the replica goes)."""
+    return metric.labels(*values)

@@ -75,7 +75,7 @@ class Call:
         self.lease = None  # the tenant's quota lease, once admitted: tokens spend it, closing releases it
         self._completion_counter = None
         self._closed = False
-        metrics.IN_FLIGHT.labels(api, method).inc()
+        metrics.child(metrics.IN_FLIGHT, api, method).inc()
 
     @property
     def tenant_name(self) -> str:
@@ -84,7 +84,7 @@ class Call:
     def prompt(self, n: int) -> None:
         """The request's prompt is `n` tokens long (counted once it is rendered)."""
         self.prompt_tokens = n
-        metrics.PROMPT_TOKENS.labels(self.method, self.tenant_name).inc(n)
+        metrics.child(metrics.PROMPT_TOKENS, self.method, self.tenant_name).inc(n)
 
     def tokens(self, n: int) -> None:
         """`n` generated tokens reached the gateway: counted, and spent from the tenant's quota, as they stream."""
@@ -95,12 +95,13 @@ class Call:
             self.lease.spend(n)
         if self.first_token is None:
             self.first_token = now
-            metrics.TIME_TO_FIRST_TOKEN.labels(self.method, self.tenant_name).observe(now - self.start)
-            self._completion_counter = metrics.COMPLETION_TOKENS.labels(self.method, self.tenant_name)
+            metrics.child(metrics.TIME_TO_FIRST_TOKEN, self.method, self.tenant_name).observe(now - self.start)
+            self._completion_counter = metrics.child(metrics.COMPLETION_TOKENS, self.method, self.tenant_name)
         elif self._last_token is not None:
             gap = (now - self._last_token) / n
+            histogram = metrics.child(metrics.INTER_TOKEN_LATENCY, self.method)
             for _ in range(n):
-                metrics.INTER_TOKEN_LATENCY.labels(self.method).observe(gap)
+                histogram.observe(gap)
         self._last_token = now
         self.completion_tokens += n
         self._completion_counter.inc(n)
@@ -124,11 +125,11 @@ class Call:
             code = grpc.StatusCode.CANCELLED.name
         elapsed = time.monotonic() - self.start
         tenant, method = self.tenant_name, self.method
-        metrics.IN_FLIGHT.labels(self.api, method).dec()
-        metrics.REQUESTS.labels(self.api, method, tenant, code).inc()
-        metrics.END_TO_END_LATENCY.labels(method, tenant).observe(elapsed)
+        metrics.child(metrics.IN_FLIGHT, self.api, method).dec()
+        metrics.child(metrics.REQUESTS, self.api, method, tenant, code).inc()
+        metrics.child(metrics.END_TO_END_LATENCY, method, tenant).observe(elapsed)
         if self.finish_reason is not None:
-            metrics.FINISHES.labels(method, self.finish_reason.value).inc()
+            metrics.child(metrics.FINISHES, method, self.finish_reason.value).inc()
         record = {"time": round(time.time(), 3), "request_id": self.request_id,
                   "caller_request_id": self.caller_request_id or None, "tenant": tenant, "api": self.api,
                   "method": method, "model": self._accountant.model, "priority_class": self.priority_class or None,

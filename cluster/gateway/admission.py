@@ -94,8 +94,8 @@ class Admission:
                     self._abandon(waiter)
                     raise
         finally:
-            metrics.ADMISSION_WAIT.labels(priority_class.value).observe(time.monotonic() - began)
-        metrics.ADMITTED.labels(priority_class.value).inc()
+            metrics.child(metrics.ADMISSION_WAIT, priority_class.value).observe(time.monotonic() - began)
+        metrics.child(metrics.ADMITTED, priority_class.value).inc()
 
     def _enqueue(self, priority_class: PriorityClass, tenant: Tenant) -> _Waiter:
         rank = RANK[priority_class]

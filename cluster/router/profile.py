@@ -97,7 +97,7 @@ class Profile:
             chosen = picker.pick(request, best, rng)
         for _, policy, _ in self.scorers:
             policy.routed(request, chosen.replica_id)
-        metrics.ROUTING_DECISION_LATENCY.labels("decision").observe(time.perf_counter() - began)
+        metrics.child(metrics.ROUTING_DECISION_LATENCY, "decision").observe(time.perf_counter() - began)
         return Decision(chosen, kept, totals, ratings, name, len(best))
 
     def forget(self, replica_id: str) -> None:
@@ -121,5 +121,5 @@ class _timed:
         self.began = time.perf_counter()
 
     def __exit__(self, *exc):
-        metrics.ROUTING_DECISION_LATENCY.labels(self.label).observe(time.perf_counter() - self.began)
+        metrics.child(metrics.ROUTING_DECISION_LATENCY, self.label).observe(time.perf_counter() - self.began)
 
