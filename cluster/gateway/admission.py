@@ -26,7 +26,7 @@ from cluster.gateway.tenants import ANONYMOUS, Tenant
 from cluster.types import PriorityClass
 
 RANK = {PriorityClass.INTERACTIVE: 0, PriorityClass.BATCH: 1}
-RECHECK_S = 0.5  # waiters look again this often: replicas may have become ready meanwhile
+RECHECK_S = 0.5  # the queue is looked at again this often: replicas may have become ready meanwhile
 MAX_RETRY_AFTER_S = 60
 
 
@@ -39,6 +39,7 @@ class _Waiter:
     tenant: str = field(compare=False)
     start: float = field(compare=False)  # virtual start time: the class's clock once it is admitted
     granted: asyncio.Future = field(compare=False)
+    queued: bool = field(default=False, compare=False)
 
 
 SHED_REASONS = ("queue_full", "displaced", "queue_timeout")
@@ -52,7 +53,11 @@ class Admission:
         self._max_wait_s = max_queue_wait_s
         self._ready_replicas = ready_replicas
         self.running = 0
+        # Sorted; every operation on it is O(log n) comparisons, so that a queue of thousands (a
+        # backlog under overload) costs the event loop no more per request than a short one.
         self._queue: list[_Waiter] = []
+        self._counts = {priority_class: 0 for priority_class in PriorityClass}
+        self._rechecking: asyncio.Task | None = None
         self._seq = itertools.count()
         self._service_s = 1.0  # moving average of how long a request holds its slot
         self._clock = {rank: 0.0 for rank in RANK.values()}  # each class's virtual time
@@ -67,7 +72,7 @@ class Admission:
         return self._per_replica * self._ready_replicas()
 
     def queued(self, priority_class: PriorityClass | None = None) -> int:
-        return sum(1 for w in self._queue if priority_class in (None, w.priority_class))
+        return len(self._queue) if priority_class is None else self._counts[priority_class]
 
     @asynccontextmanager
     async def slot(self, priority_class: PriorityClass, tenant: Tenant = ANONYMOUS):
@@ -105,38 +110,55 @@ class Admission:
         if len(self._queue) >= self._max_queue:
             if not self._queue or not waiter < self._queue[-1]:
                 self._shed(priority_class, tenant.name, "queue_full")
-            displaced = self._queue.pop()
-            self._gauge(displaced.priority_class)
+            displaced = self._queue[-1]
+            self._discard(displaced)
             displaced.granted.set_exception(self._overloaded(
                 displaced.priority_class, displaced.tenant, "displaced",
                 "the gateway's queue is full and a request of a higher class, or of a tenant with fewer requests "
                 "waiting, took this one's place"))
         self._last_tag[(rank, tenant.name)] = waiter.tag
         bisect.insort(self._queue, waiter)
+        waiter.queued = True
+        self._counts[priority_class] += 1
         self._gauge(priority_class)
+        if self._rechecking is None or self._rechecking.done():
+            self._rechecking = asyncio.get_running_loop().create_task(self._recheck())
         return waiter
 
+    def _discard(self, waiter: _Waiter) -> bool:
+        """Takes the waiter out of the queue; False if it was not in it."""
+        if not waiter.queued:
+            return False
+        i = bisect.bisect_left(self._queue, waiter)  # (rank, tag, seq) is unique: this is the waiter
+        del self._queue[i]
+        waiter.queued = False
+        self._counts[waiter.priority_class] -= 1
+        self._gauge(waiter.priority_class)
+        return True
+
     async def _wait(self, waiter: _Waiter) -> None:
-        deadline = time.monotonic() + self._max_wait_s
-        while not waiter.granted.done():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._queue.remove(waiter)
-                self._gauge(waiter.priority_class)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter.granted), self._max_wait_s)
+        except TimeoutError:
+            if not waiter.granted.done():
+                self._discard(waiter)
                 self._shed(waiter.priority_class, waiter.tenant, "queue_timeout",
                            f"no capacity freed within the admission limit of {self._max_wait_s:g} s")
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter.granted), min(remaining, RECHECK_S))
-            except TimeoutError:
-                self._dispatch()
         waiter.granted.result()  # raises Overloaded for a displaced waiter
+
+    async def _recheck(self) -> None:
+        """While anyone waits: one look every RECHECK_S at capacity that grew without a release (a
+        replica became ready), for the whole queue, not a wake-up per waiter."""
+        while self._queue:
+            await asyncio.sleep(RECHECK_S)
+            self._dispatch()
 
     def _abandon(self, waiter: _Waiter) -> None:
         """The waiter left (cancelled, deadline, shed): free its place, or the slot it was just granted."""
-        if waiter in self._queue:
-            self._queue.remove(waiter)
-            self._gauge(waiter.priority_class)
-        elif waiter.granted.done() and not waiter.granted.cancelled() and waiter.granted.exception() is None:
+        if self._discard(waiter):
+            return
+        granted = waiter.granted
+        if granted.done() and not granted.cancelled() and granted.exception() is None:
             self._release()
 
     def _release(self) -> None:
@@ -145,9 +167,9 @@ class Admission:
 
     def _dispatch(self) -> None:
         while self._queue and self.running < self.capacity():
-            waiter = self._queue.pop(0)
+            waiter = self._queue[0]
+            self._discard(waiter)
             self._clock[waiter.rank] = max(self._clock[waiter.rank], waiter.start)
-            self._gauge(waiter.priority_class)
             self.running += 1
             waiter.granted.set_result(None)
 
@@ -166,4 +188,4 @@ class Admission:
         return Overloaded(f"{why}; retry after {retry:.0f} s", retry)
 
     def _gauge(self, priority_class: PriorityClass) -> None:
-        metrics.ADMISSION_QUEUE_DEPTH.labels(priority_class.value).set(self.queued(priority_class))
+        metrics.child(metrics.ADMISSION_QUEUE_DEPTH, priority_class.value).set(self._counts[priority_class])

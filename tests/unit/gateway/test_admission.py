@@ -198,3 +198,47 @@ def test_a_full_queue_sheds_from_the_tenant_with_most_waiting_not_the_newcomer()
         assert order == ["running", "a1", "b1", "a2"]
 
     asyncio.run(main())
+
+
+def test_a_long_queue_is_looked_at_once_per_period_not_once_per_waiter(monkeypatch):
+    """A backlog of thousands under overload must not wake the loop thousands of times a period:
+    each waiter used to poll capacity on its own every RECHECK_S, holding the gateway's loop for
+    most of a second with a queue of 4,000."""
+    looks = []
+
+    async def main():
+        adm = Admission(1, 2000, 5.0, lambda: 0)  # no replica ready: everyone waits
+        original = adm._dispatch
+        monkeypatch.setattr(adm, "_dispatch", lambda: (looks.append(1), original())[1])
+        tasks = [asyncio.create_task(hold(adm, INTER, [], asyncio.Event(), str(i))) for i in range(1000)]
+        await asyncio.sleep(0.01)  # all queued (each arrival looks once: capacity may have grown)
+        assert adm.queued() == 1000 and adm.queued(INTER) == 1000
+        looks.clear()
+        await asyncio.sleep(1.2)  # two periods of waiting
+        periods = len(looks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert adm.queued() == 0 and adm.queued(INTER) == 0
+        return periods
+
+    assert asyncio.run(main()) <= 4
+
+
+def test_waiters_leaving_from_the_middle_keep_the_queue_in_order():
+    async def main():
+        adm, order, release = admission(queue=8), [], asyncio.Event()
+        first = asyncio.create_task(hold(adm, INTER, order, release, "first"))
+        await asyncio.sleep(0)
+        waiting = {name: asyncio.create_task(hold(adm, cls, order, release, name))
+                   for name, cls in (("b1", BATCH), ("i1", INTER), ("b2", BATCH), ("i2", INTER), ("i3", INTER))}
+        await asyncio.sleep(0)
+        for name in ("i2", "b1"):
+            waiting.pop(name).cancel()
+        await asyncio.sleep(0.01)
+        assert adm.queued(INTER) == 2 and adm.queued(BATCH) == 1
+        release.set()
+        await asyncio.gather(first, *waiting.values())
+        assert order == ["first", "i1", "i3", "b2"]
+
+    asyncio.run(main())
