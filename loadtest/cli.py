@@ -27,7 +27,7 @@ def bench(args: argparse.Namespace) -> int:
     target = args.target or DEFAULT_TARGETS[args.api]
     slo = Slo(args.slo_ttft, args.slo_itl)
     config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                 if k not in ("api_key", "func", "command")},
+                 if k not in ("api_key", "func", "command", "started")},
               "target": target, "spec": {**{k: v for k, v in spec.__dict__.items() if k != "prompts"},
                                          "prompt_tokens": str(spec.prompt_tokens),
                                          "output_tokens": str(spec.output_tokens), "prompts": len(spec.prompts)}}
@@ -78,7 +78,7 @@ async def _run(args, target: str, requests, spec: WorkloadSpec):
     try:
         in_flight = spec.concurrency if spec.pattern == "concurrency" else len(requests)
         results, wall = await run(requests, client, in_flight, args.duration, drain_s=args.timeout, stop=stop,
-                                  progress=progress)
+                                  progress=progress, started=getattr(args, "started", None) or (lambda: None))
     finally:
         progress.close()
         await client.close()

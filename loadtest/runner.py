@@ -10,12 +10,14 @@ from loadtest.workload import PlannedRequest
 
 
 async def run(plan: list[PlannedRequest], client, concurrency: int, max_duration_s: float, drain_s: float,
-              stop: asyncio.Event, progress: Callable[[int], None] = lambda done: None
-              ) -> tuple[list[RequestResult], float]:
+              stop: asyncio.Event, progress: Callable[[int], None] = lambda done: None,
+              started: Callable[[], None] = lambda: None) -> tuple[list[RequestResult], float]:
     """Sends the plan (already cut to the maximum request count) until it is done, the duration is up,
     or `stop` is set. Requests in flight at the end get `drain_s` to finish, then are cancelled.
-    Returns the results received and the wall time."""
+    `started` is called at the run's time zero, the one requests' times count from. Returns the
+    results received and the wall time."""
     start = time.perf_counter()
+    started()
     deadline = start + max_duration_s
     results: list[RequestResult] = []
     in_flight: set[asyncio.Task] = set()

@@ -81,14 +81,24 @@ class ReplicaSampler:
 
     def __init__(self, local, period_s: float = 1.0):
         self._local, self._period_s = local, period_s
-        self.samples: list[tuple[float, float, float]] = []  # (seconds since start, ready, desired)
+        self._taken: list[tuple[float, float, float]] = []  # (time.monotonic(), ready, desired)
+        self.origin: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self):
-        self._began = time.monotonic()
         self._thread.start()
         return self
+
+    def mark_start(self) -> None:
+        """The workload's time zero is now (planning its requests may take a while before it)."""
+        self.origin = time.monotonic()
+
+    @property
+    def samples(self) -> list[tuple[float, float, float]]:
+        """(seconds since the workload's time zero, ready, desired)."""
+        taken = list(self._taken)
+        return since(taken, self.origin if self.origin is not None else (taken[0][0] if taken else 0.0))
 
     def __exit__(self, *exc):
         self._stop.set()
@@ -100,10 +110,18 @@ class ReplicaSampler:
                 m = self._local.metrics()
                 ready = m.get(("oss_cluster_replicas_ready", ()), 0.0)
                 desired = m.get(("oss_cluster_replicas_desired", ()), 0.0)
-                self.samples.append((time.monotonic() - self._began, ready, desired))
+                self._taken.append((time.monotonic(), ready, desired))
             except OSError:
                 pass
             self._stop.wait(self._period_s)
+
+
+def since(taken: list[tuple[float, float, float]], origin: float) -> list[tuple[float, float, float]]:
+    """Samples (time, ready, desired) counted from `origin`: the last one before it stands at zero,
+    earlier ones are dropped."""
+    before = [s for s in taken if s[0] <= origin][-1:]
+    return [(0.0, ready, desired) for _, ready, desired in before] + \
+           [(t - origin, ready, desired) for t, ready, desired in taken if t > origin]
 
 
 def write_png(path: Path, requests: list[dict], replicas: list[tuple[float, float, float]]) -> None:
@@ -143,6 +161,7 @@ def simulate(args: argparse.Namespace) -> int:
     with serving(work, gateway_yaml=gateway_yaml, extra_yaml=plan, start_timeout_s=600) as local:
         stretched.target = local.grpc_target if args.api == "grpc" else local.http_url
         with ReplicaSampler(local) as sampler:
+            stretched.started = sampler.mark_start  # the replica counts' time zero is the requests'
             code = bench(stretched)
     results = json.loads((stretched.out / "results.json").read_text())
     summary = scaled_back(results["summary"], scale)

@@ -60,3 +60,20 @@ def test_stop_ends_the_run_at_once_and_keeps_what_finished():
 
     results, wall = asyncio.run(main())
     assert 2 <= len(results) <= 6 and wall < 1
+
+
+def test_started_marks_time_zero_before_the_first_request():
+    events = []
+
+    class Recording(SlowClient):
+        async def send(self, request, run_start):
+            events.append(("sent", run_start))
+            return await super().send(request, run_start)
+
+    async def main():
+        return await run(plan(WorkloadSpec(concurrency=2), 4), Recording(0.01), 2, 10, 5, asyncio.Event(),
+                         started=lambda: events.append(("started", time.perf_counter())))
+
+    asyncio.run(main())
+    assert [kind for kind, _ in events] == ["started", "sent", "sent", "sent", "sent"]
+    assert all(abs(at - events[0][1]) < 0.05 for kind, at in events[1:])  # every request counts from it

@@ -5,7 +5,7 @@ import yaml
 
 from cluster.config import parse_config
 from loadtest.arguments import add_arguments
-from loadtest.simulate import scaled_back, stand_in_plan, stretched_workload
+from loadtest.simulate import scaled_back, since, stand_in_plan, stretched_workload
 
 
 def checkpoint_config(tmp_path) -> str:
@@ -57,3 +57,12 @@ def test_the_workload_is_stretched_and_the_figures_scaled_back():
     assert back["slo"] == {"ttft_s": 0.5, "mean_inter_token_s": 0.05}
     assert json.dumps(summary)  # the input is left as it was
     assert summary["wall_s"] == 600.0
+
+
+def test_replica_counts_count_from_the_workloads_time_zero():
+    """Planning a big workload takes seconds after sampling began: the replica counts must be on the
+    requests' clock, or a scale-up shows late by the planning time."""
+    taken = [(100.0, 2, 2), (101.0, 2, 2), (102.0, 2, 5), (103.5, 3, 5)]
+    assert since(taken, 101.5) == [(0.0, 2, 2), (0.5, 2, 5), (2.0, 3, 5)]
+    assert since(taken, 99.0) == [(1.0, 2, 2), (2.0, 2, 2), (3.0, 2, 5), (4.5, 3, 5)]
+    assert since([], 5.0) == []
