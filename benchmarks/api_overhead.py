@@ -30,8 +30,12 @@ import psutil
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from cluster.cli import cache_dir
 from cluster.tinymodel import ensure_tiny_model
 from loadtest.local_cluster import free_port
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import write_results  # noqa: E402
 
 MODEL = "tiny-gpt-oss"
 PROMPT = "<|start|>user<|message|>" + "Tell me about the history of maps. " * 24 + "<|end|><|start|>assistant"
@@ -220,7 +224,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/api_overhead.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="oss-bench-"))
-    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
+    cache = cache_dir()
     model = ensure_tiny_model(cache / "models")
     procs = []
     try:
@@ -275,12 +279,9 @@ def main() -> int:
     for name, figures in idle.items():
         print(f"idle {name}: {figures['processes']} processes, {figures['rss_mib']:.0f} MiB RSS, "
               f"{figures['cpu_percent']:.1f} % of a core: {', '.join(figures['names'])}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "api_overhead", "config": vars(args) | {"out": str(args.out)}, "prompt_chars": len(PROMPT),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "summary": summary, "ratios_to_vllm_serve": ratios, "idle": idle, "rounds": rounds}, indent=2))
-    print(f"\nwrote {args.out}")
+    write_results(args, "api_overhead", prompt_chars=len(PROMPT),
+                  machine={"cpus": os.cpu_count(), "python": platform.python_version()},
+                  summary=summary, ratios_to_vllm_serve=ratios, idle=idle, rounds=rounds)
     return 0
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from autoscaling import figures  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 ENGINE = ("engine:\n  max_num_seqs: 256\n  max_model_len: 8192\n  max_num_batched_tokens: 8192\n{start}"
           "admission:\n  max_in_flight_per_replica: 64\n  max_queue: 4096\n  max_queue_wait_s: 60\n")
@@ -111,13 +112,9 @@ def main() -> int:
     for name, yaml in sizings(args).items():
         rows[name] = run_sizing(name, yaml, args, work)
         print(f"{name}: {json.dumps(rows[name]['figures'])}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "autoscaling_day", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "config": vars(args) | {"out": str(args.out)}, "machine": {"cpus": os.cpu_count()},
-        "sizings": rows}, indent=2))
     print(render(rows))
-    print(f"wrote {args.out}")
+    write_results(args, "autoscaling_day", date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                  machine={"cpus": os.cpu_count()}, sizings=rows)
     return 0
 
 

@@ -16,7 +16,6 @@ import statistics
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 POINTS = [(1, 128, 64), (4, 128, 64), (16, 128, 64), (16, 512, 64), (4, 1024, 64), (16, 1024, 32)]
 NAME = "tiny-cpu"
@@ -27,11 +26,11 @@ def measure(args) -> tuple[list[dict], int, dict]:
                       VLLM_NO_USAGE_STATS="1", HF_HUB_OFFLINE="1")
     from vllm import LLM, SamplingParams, TokensPrompt
 
+    from cluster.cli import cache_dir
     from cluster.config import embedded_default
     from cluster.tinymodel import ensure_tiny_model
 
-    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
-    model = ensure_tiny_model(cache / "models")
+    model = ensure_tiny_model(cache_dir() / "models")
     e = embedded_default().engine
     began = time.perf_counter()
     llm = LLM(model=str(model), max_model_len=e.max_model_len, max_num_seqs=e.max_num_seqs,

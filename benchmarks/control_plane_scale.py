@@ -15,7 +15,6 @@ Run from the repository root, alone on the machine:
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,7 +24,11 @@ from pathlib import Path
 
 import psutil
 
+from cluster.cli import cache_dir
 from loadtest.local_cluster import serving
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import write_results  # noqa: E402
 
 ROLES = {"controller": "ray::Controller", "replicas": "ray::ReplicaActor", "gcs": "gcs_server", "raylet": "raylet"}
 
@@ -123,7 +126,7 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=20.0, help="seconds measured at rest per count")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/control_plane_scale.json"))
     args = parser.parse_args()
-    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
+    cache = cache_dir()
     rows = []
     print(f"{'replicas':>8} {'ready s':>7} {'serve %':>7} {'ctrl %':>6} {'actors %':>8} {'gcs %':>5} "
           f"{'raylet %':>8} {'refresh ms':>10} {'p99 ≤':>6} {'step ms':>7} {'RSS MiB':>7}")
@@ -134,10 +137,7 @@ def main() -> int:
         print(f"{n:>8} {r['ready_after_s']:>7.1f} {c['serve']:>7.2f} {c['controller']:>6.2f} {c['replicas']:>8.2f} "
               f"{c['gcs']:>5.2f} {c['raylet']:>8.2f} {r['refresh_mean_ms']:>10.2f} {r['refresh_p99_ms_at_most']:>6.0f} "
               f"{r['controller_step_ms']['median']:>7.2f} {r['rss_mib']:>7}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"benchmark": "control_plane_scale", "config": vars(args) | {"out": str(args.out)},
-                                    "machine": {"cpus": os.cpu_count()}, "rows": rows}, indent=2))
-    print(f"wrote {args.out}")
+    write_results(args, "control_plane_scale", machine={"cpus": os.cpu_count()}, rows=rows)
     return 0
 
 

@@ -37,11 +37,13 @@ import psutil
 
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
+from cluster.cli import cache_dir
 from loadtest.local_cluster import serving
 from loadtest.stats import percentile
 
 sys.path.insert(0, str(Path(__file__).parent))
 from profile_front import record, shares  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 
 def cluster_yaml(replicas: int, calibration: str, time_scale: float, trace: Path) -> str:
@@ -214,7 +216,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="record the gateway and one actor with py-spy")
     parser.add_argument("--pin", action="store_true", help="the gateway alone on the last core, all else on the others")
     args = parser.parse_args()
-    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
+    cache = cache_dir()
     rows = []
     for i, (kind, level) in enumerate([("streams", n) for n in args.streams] + [("arrivals", r) for r in args.rates]):
         row = experiment(kind, level, args, cache, seed0=(i + 1) * 1_000_000)
@@ -226,10 +228,7 @@ def main() -> int:
               f"{t['p50'] or 0:.1f} ms, p99 {t['p99'] or 0:.1f} ms (way in p99 {row['way_in_ms']['p99'] or 0:.1f}, "
               f"out p99 {row['way_out_ms']['p99'] or 0:.1f}); gateway {row['gateway_cpu_percent']} % CPU, "
               f"loop lag max {row['event_loop_lag_max_ms']} ms; errors {row['errors'] or 'none'}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"benchmark": "gateway_capacity", "config": vars(args) | {"out": str(args.out)},
-                                    "machine": {"cpus": os.cpu_count()}, "rows": rows}, indent=2))
-    print(f"wrote {args.out}")
+    write_results(args, "gateway_capacity", machine={"cpus": os.cpu_count()}, rows=rows)
     return 0
 
 

@@ -11,7 +11,6 @@ Ray, asyncio...). Writes the collapsed stacks and a JSON summary. Run from the r
 import argparse
 import asyncio
 import collections
-import json
 import os
 import signal
 import subprocess
@@ -22,8 +21,11 @@ from pathlib import Path
 
 import psutil
 
+from cluster.cli import cache_dir
+
 sys.path.insert(0, str(Path(__file__).parent))
 from api_overhead import own_round, start_ours  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 
 def record(pid: int, seconds: int, out: Path) -> subprocess.Popen:
@@ -72,7 +74,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/profile_front.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="oss-profile-"))
-    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
+    cache = cache_dir()
     proc, grpc_address, http_base = start_ours(work, cache)
     try:
         address = http_base if args.target == "ours-http" else grpc_address
@@ -101,10 +103,7 @@ def main() -> int:
         print("  by package (inclusive): " + ", ".join(f"{p} {s:.0%}" for p, s in figures["inclusive_by_package"]))
         for function, share in figures["self"]:
             print(f"  {share:6.1%}  {function}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"benchmark": "profile_front", "config": vars(args) | {"out": str(args.out)},
-                                    "profiles": result}, indent=2))
-    print(f"\nwrote {args.out}")
+    write_results(args, "profile_front", profiles=result)
     return 0
 
 

@@ -42,9 +42,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from cluster._proto.cluster.v1 import inference_pb2 as pb
 from cluster._proto.cluster.v1 import inference_pb2_grpc as pb_grpc
 from cluster.chat_client import REASONING_EFFORTS
+from cluster.cli import cache_dir
 from loadtest.clients import Reply, Timer, read_chat
 from loadtest.local_cluster import free_port, stop_serve
 from loadtest.workload import WORDS
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import write_results  # noqa: E402
 
 PROFILES = {  # run in this order; the default profile is what `router:` left out gives
     "round-robin": "router:\n  filters: []\n  scorers: {}\n  picker: round-robin\n",
@@ -280,7 +284,7 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, interrupted)
     work = Path(tempfile.mkdtemp(prefix="oss-bench-routing-"))
-    cache = Path(os.environ.get("OSS_CLUSTER_CACHE", Path.home() / ".cache" / "oss-cluster"))
+    cache = cache_dir()
     sessions = plan(args)
     rounds: dict[str, list[dict]] = {name: [] for name in PROFILES}
     print(f"logs in {work}", flush=True)
@@ -317,14 +321,11 @@ def main() -> int:
         print(f"{name} finish reasons: " + (", ".join(f"{k} {n}" for k, n in s["finish_reasons"].items()) or "-"))
     print("\ndefault / round-robin: " + ", ".join(f"{k} x{v:.2f}" if v is not None else f"{k} n/a"
                                                   for k, v in ratios.items()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "routing", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "config": vars(args) | {"out": str(args.out), "profiles": PROFILES, "engine_yaml": engine_yaml(args)},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-        "summary": summary, "ratios_default_to_round_robin": ratios, "per_round": per_round,
-        "rounds": rounds}, indent=2))
-    print(f"\nwrote {args.out}")
+    write_results(args, "routing", config={"profiles": PROFILES, "engine_yaml": engine_yaml(args)},
+                  date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                  machine={"platform": platform.platform(), "cpus": os.cpu_count(),
+                           "python": platform.python_version()},
+                  summary=summary, ratios_default_to_round_robin=ratios, per_round=per_round, rounds=rounds)
     return 0
 
 
