@@ -1,25 +1,31 @@
 """The stand-in engine behind the real gateway, controller and Ray actors: it answers in well-formed
-Harmony through the whole stack, and with the `tiny-cpu` calibration it runs a workload about as fast
-as the real tiny model does on vLLM (the session cluster)."""
+Harmony through the whole stack, and its steps take at least their calibrated time there too. How close
+`tiny-cpu` comes to the real tiny model's speed is a benchmark's question, not a timed test's:
+`benchmarks/stand_in_fidelity.py` (docs/scale.md)."""
 
 import json
-import statistics
 import subprocess
 import sys
 
 import pytest
 
+from cluster.replica.engines.simulated.timing import load_calibration
 from tests.e2e.conftest import running_cluster
 
 pytestmark = pytest.mark.e2e
 
-STAND_IN = "engine:\n  kind: simulated\n  simulated:\n    calibration: tiny-cpu\n"
-TOLERANCE = 0.35  # the stand-in's throughput and TTFT p50 within ±35 % of the real engine's (docs/scale.md)
+PROMPT_TOKENS, OUTPUT_TOKENS = 128, 64
 
 
 @pytest.fixture(scope="module")
-def stand_in(tmp_path_factory):
-    with running_cluster(tmp_path_factory.mktemp("stand-in"), STAND_IN, model="trained") as c:
+def trace(tmp_path_factory):
+    return tmp_path_factory.mktemp("trace") / "engine.jsonl"
+
+
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory, trace):
+    engine = f"engine:\n  kind: simulated\n  simulated:\n    calibration: tiny-cpu\n    trace_file: {trace}\n"
+    with running_cluster(tmp_path_factory.mktemp("stand-in"), engine, model="trained") as c:
         yield c
 
 
@@ -36,8 +42,9 @@ def test_the_stand_in_answers_chats_in_harmony_through_the_stack(stand_in):
 def bench(target: str, out) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "cluster.cli", "bench", "--out", str(out), "--target", target, "--api", "grpc",
-         "--endpoint", "completions", "--ignore-eos", "--duration", "90", "--max-requests", "16",
-         "--concurrency", "4", "--prompt-tokens", "fixed:128", "--output-tokens", "fixed:64", "--seed", "1"],
+         "--endpoint", "completions", "--ignore-eos", "--duration", "90", "--max-requests", "8",
+         "--concurrency", "4", "--prompt-tokens", f"fixed:{PROMPT_TOKENS}",
+         "--output-tokens", f"fixed:{OUTPUT_TOKENS}", "--seed", "1"],
         capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     summary = json.loads((out / "results.json").read_text())["summary"]
@@ -45,14 +52,18 @@ def bench(target: str, out) -> dict:
     return summary
 
 
-def test_the_calibrated_stand_in_is_as_fast_as_the_real_tiny_model(cluster, stand_in, tmp_path):
-    runs = {"real": [], "stand-in": []}
-    for i in range(2):  # interleaved, so that the machine's noise hits both alike
-        runs["real"].append(bench(cluster.grpc_target, tmp_path / f"real{i}"))
-        runs["stand-in"].append(bench(stand_in.grpc_target, tmp_path / f"stand-in{i}"))
-    figures = {name: (statistics.median(s["output_tokens_per_s"] for s in r),
-                      statistics.median(s["ttft_s"]["p50"] for s in r)) for name, r in runs.items()}
-    print(f"output tok/s and TTFT p50: {figures}")
-    (real_tps, real_ttft), (sim_tps, sim_ttft) = figures["real"], figures["stand-in"]
-    assert abs(sim_tps / real_tps - 1) <= TOLERANCE, figures
-    assert abs(sim_ttft / real_ttft - 1) <= TOLERANCE, figures
+def test_every_step_takes_at_least_its_calibrated_time_through_the_stack(stand_in, trace, tmp_path):
+    """A lower bound, which a slow or busy machine cannot break: a step waits out its calibrated time
+    and whatever else runs can only add to it. A stand-in that ignored its calibration would not."""
+    already = trace.read_text().count("\n") if trace.exists() else 0
+    bench(stand_in.grpc_target, tmp_path / "bench")
+    lines = [json.loads(line) for line in trace.read_text().splitlines()[already:]]
+    assert len(lines) == 8 and {r["output_tokens"] for r in lines} == {OUTPUT_TOKENS}, lines
+    assert min(r["prompt_tokens"] for r in lines) >= PROMPT_TOKENS, lines  # words, as the tokenizer counts them
+    calibration = load_calibration("tiny-cpu")
+    decode = calibration.step_time(0, 1, 0)  # one decode step of one sequence, the cheapest there is
+    assert decode > 0.01  # the calibration does charge time
+    slack = 0.99  # the engine's clock and the trace's are both monotonic; this absorbs rounding
+    for r in lines:
+        assert r["first_token"] - r["arrival"] >= slack * calibration.step_time(r["prompt_tokens"], 0, 0), r
+        assert r["ended"] - r["first_token"] >= slack * (OUTPUT_TOKENS - 1) * decode, r
