@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-LAYOUTS_AVAILABLE = ("tp1", "tp2")
+TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)  # gpt-oss's 8 KV heads and 64 query heads split evenly over these
+MAX_RANKS = 64
+LOAD_FORMATS = ("auto", "dummy")
 KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")
 DEVICES = ("cpu", "gpu")
 ENGINE_KINDS = ("vllm", "simulated")  # cluster.replica.engines registers one engine class for each
@@ -20,10 +22,54 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How one replica spans GPUs (docs/layouts.md): `ranks` engines, each over `tensor_parallel` GPUs.
+
+    `tpN` is one rank over N GPUs. `depN` (and `depN-tpM`) are N data-parallel ranks, one Ray actor
+    and one vLLM engine each, with the experts split over all N×M GPUs by vLLM's expert parallelism;
+    the ranks of such a group step together, so the group lives and dies as one replica.
+    """
+
+    ranks: int = 1
+    tensor_parallel: int = 1
+
+    @property
+    def expert_parallel(self) -> bool:
+        return self.ranks > 1
+
+    @property
+    def gpus(self) -> int:
+        return self.ranks * self.tensor_parallel
+
+    def __str__(self) -> str:
+        if not self.expert_parallel:
+            return f"tp{self.tensor_parallel}"
+        return f"dep{self.ranks}" + (f"-tp{self.tensor_parallel}" if self.tensor_parallel > 1 else "")
+
+
+def parse_layout(text: object, path: str = "layout") -> Layout:
+    """`tpN`, `depN` or `depN-tpM`, as a Layout; ConfigError naming `path` otherwise."""
+    allowed = (f"tpN with N in {', '.join(map(str, TENSOR_PARALLEL_SIZES))}; depN with N from 2 to {MAX_RANKS}; "
+               "or depN-tpM")
+    match = re.fullmatch(r"tp(\d+)|dep(\d+)(?:-tp(\d+))?", text) if isinstance(text, str) else None
+    if match is None:
+        raise ConfigError(f"{path}: {text!r} is not a layout; allowed: {allowed}")
+    tp_only, dep, tp = match.groups()
+    tensor_parallel, ranks = int(tp_only or tp or 1), int(dep or 1)
+    if tensor_parallel not in TENSOR_PARALLEL_SIZES:
+        raise ConfigError(f"{path}: {text}: tensor parallel {tensor_parallel} does not divide gpt-oss's attention "
+                          f"heads; allowed: {', '.join(map(str, TENSOR_PARALLEL_SIZES))}")
+    if dep is not None and not 2 <= ranks <= MAX_RANKS:
+        raise ConfigError(f"{path}: {text}: expert parallel needs 2 to {MAX_RANKS} ranks")
+    return Layout(ranks, tensor_parallel)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     path: str = ""  # empty: the embedded tiny model, generated on first use
     tiny_variant: str = "trained"  # with no path: "trained" (speaks Harmony) or "random" (untrained weights)
     name: str = ""  # the name callers put in `model`; defaults to the directory name
+    load_format: str = "auto"  # dummy: random weights with realistic expert routing (`make-shape-model`)
 
 
 @dataclass(frozen=True)
@@ -36,6 +82,7 @@ class SimulatedEngineConfig:
     time_scale: float = 1.0  # steps take this many times their calibrated time (>1: fast GPUs slowed down)
     trace_file: str = ""  # appends one JSON line per request: its seed and engine times (benchmarks of the stack)
     start_s: float | None = None  # seconds a replica takes to start; None: the calibration's measured start
+    holds_gpus: bool = False  # on device gpu, ask Ray for the GPUs vLLM would (placement on logical GPUs)
 
 
 @dataclass(frozen=True)
@@ -146,8 +193,9 @@ class ControllerConfig:
 class ClusterConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     replicas: int = 1
-    layout: str = "tp1"
+    layout: Layout = field(default_factory=Layout)  # written tp1, tp2, dep4, dep2-tp2 ...
     device: str = ""  # cpu | gpu; empty: cpu for the tiny model, gpu for a checkpoint
+    gpus_per_node: int = 8  # GPUs on each GPU node: an expert-parallel group that fits one is packed onto one
     engine: EngineConfig = field(default_factory=EngineConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
@@ -219,7 +267,9 @@ def _build(default, raw, where: str):
     for name, value in raw.items():
         path = f"{where}.{name}" if where else name
         current = getattr(default, name)
-        if dataclasses.is_dataclass(current):
+        if isinstance(current, Layout):
+            values[name] = parse_layout(value, path)
+        elif dataclasses.is_dataclass(current):
             values[name] = _build(current, value, path)
         else:
             values[name] = _coerce(value, fields[name].type, path)
@@ -253,13 +303,21 @@ def _coerce(value, ftype, path: str):
 
 def _check(cfg: ClusterConfig) -> None:
     e, g = cfg.engine, cfg.gateway
-    if cfg.layout not in LAYOUTS_AVAILABLE:
-        if re.fullmatch(r"dep([2-9]|[1-9]\d+)", cfg.layout):
-            raise ConfigError(f"layout: {cfg.layout} (expert parallel) is not available yet; allowed: "
-                              f"{', '.join(LAYOUTS_AVAILABLE)}")
-        raise ConfigError(f"layout: {cfg.layout!r} is not a layout; allowed: {', '.join(LAYOUTS_AVAILABLE)}")
     if cfg.device and cfg.device not in DEVICES:
         raise ConfigError(f"device: {cfg.device!r}; allowed: {', '.join(DEVICES)}")
+    device = cfg.device or ("gpu" if cfg.model.path else "cpu")
+    if cfg.layout.expert_parallel and device == "cpu" and e.kind == "vllm":
+        raise ConfigError(f"layout: {cfg.layout} needs device gpu: vLLM's CPU build has no expert parallel "
+                          "(docs/layouts.md); on the CPU use tp1 or tp2")
+    _in_range("gpus_per_node", cfg.gpus_per_node, 1, 64)
+    if cfg.layout.tensor_parallel > cfg.gpus_per_node:
+        raise ConfigError(f"layout: {cfg.layout} runs {cfg.layout.tensor_parallel} GPUs in tensor parallel on one "
+                          f"node; gpus_per_node is {cfg.gpus_per_node}")
+    if cfg.model.load_format not in LOAD_FORMATS:
+        raise ConfigError(f"model.load_format: {cfg.model.load_format!r}; allowed: {', '.join(LOAD_FORMATS)}")
+    if cfg.model.load_format == "dummy" and not cfg.model.path:
+        raise ConfigError("model.load_format: dummy needs model.path, a directory written by "
+                          "`oss-cluster make-shape-model`")
     if cfg.model.tiny_variant not in TINY_VARIANTS:
         raise ConfigError(f"model.tiny_variant: {cfg.model.tiny_variant!r}; must be one of {', '.join(TINY_VARIANTS)}")
     if cfg.model.path and cfg.model.tiny_variant != "trained":

@@ -198,6 +198,14 @@ class ReplicaInfo:
     created_at: float  # wall-clock seconds
     started: bool  # its engine is loaded
     draining: bool  # it refuses new requests and finishes its streams
+    rank: int = 0  # in an expert-parallel group: this actor's data-parallel rank
+    ranks: int = 1  # the group's ranks; 1 for a tensor-parallel (or single-GPU) replica
+
+    @property
+    def endpoint_id(self) -> str:
+        """What gateways route to and label metrics with: the replica id, or `<replica id>.<rank>` for one
+        rank of an expert-parallel group."""
+        return self.replica_id if self.ranks == 1 else f"{self.replica_id}.{self.rank}"
 
 @dataclass(frozen=True)
 class GatewayReport:

@@ -15,15 +15,17 @@ import uuid
 
 import ray
 from ray.exceptions import RayActorError
+from ray.util.placement_group import get_placement_group, placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from cluster.controller import backoff, store
 from cluster.controller.backoff import failure_reason
 from cluster.controller.plan import ClusterPlan, differing_fields
 from cluster.controller.reconcile import ReplicaState, ReplicaStatus, SlotStatus, decide
-from cluster.controller.registry import Record, Registry
+from cluster.controller.registry import Record, Registry, group_load
 from cluster.controller.sizing import Sizing
 from cluster.controller.status import ClusterStatus, ReplicaView, SlotView
-from cluster.replica.actor import ACTOR_NAME_PREFIX, ReplicaActor, actor_name
+from cluster.replica.actor import ReplicaActor, actor_name, parse_actor_name
 from cluster.types import GatewayReport, RoutingView
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ NAMESPACE = "oss-cluster"
 CALL_TIMEOUT_S = 10.0
 MAX_FAILED_CHECKS = 3
 DRAIN_SETTLE_S = 2.0  # gateways look at the ready set every 0.5 s; after this none still routes to a drainer
+GROUP_NAME_PREFIX = "group-"  # the placement group of an expert-parallel replica: group-<replica id>
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
@@ -77,12 +80,14 @@ class Controller:
         await self.run()
         if report is not None:
             self._sizing.report(report, time.time())
-        ready = tuple((r.info, r.handle) for r in self._registry.in_state(ReplicaState.READY))
+        ready = tuple(pair for r in self._registry.in_state(ReplicaState.READY)
+                      for pair in zip(r.rank_infos or (r.info,), r.handles))
         return RoutingView(replicas=ready, cold_start=self._sizing.cold_start, plan=self._state.plan.digest())
 
-    async def report_failure(self, replica_id: str) -> None:
-        """A gateway saw the replica fail a call; probe it now instead of at the next period."""
-        record = self._registry.get(replica_id)
+    async def report_failure(self, endpoint_id: str) -> None:
+        """A gateway saw a replica (or one rank of a group: `<replica id>.<rank>`) fail a call; probe
+        it now instead of at the next period."""
+        record = self._registry.get(endpoint_id.partition(".")[0])
         if record is not None and record.state is ReplicaState.READY:
             await self._probe(record, time.time())
 
@@ -92,7 +97,8 @@ class Controller:
         template = s.plan.template()  # a digest of the plan: once, not once per replica
         replicas = tuple(ReplicaView(
             replica_id=r.info.replica_id, slot=r.info.slot, node_id=r.info.node_id, pid=r.info.pid,
-            state=r.state.value, running=r.load.running, waiting=r.load.waiting,
+            state=r.state.value, ranks=len(r.handles), nodes=tuple(i.node_id for i in r.rank_infos),
+            running=r.load.running, waiting=r.load.waiting,
             kv_cache_usage=r.load.kv_cache_usage, uptime_s=now - r.info.created_at,
             restarts=max(0, s.slots.get(r.info.slot, SlotStatus()).starts - 1),
             outdated=r.info.template != template, error=r.error) for r in self._registry.all())
@@ -109,8 +115,7 @@ class Controller:
         self._stopping = True
         if self._loop:
             self._loop.cancel()
-        await asyncio.gather(*(self._stop_actor(r.handle) for r in self._registry.drop_all()),
-                             return_exceptions=True)
+        await asyncio.gather(*(self._stop_group(r) for r in self._registry.drop_all()), return_exceptions=True)
         await store.clear()
 
     async def _run(self) -> None:
@@ -132,22 +137,32 @@ class Controller:
 
     async def _adopt(self) -> None:
         """Rebuilds the registry from the named replica actors alive in the cluster. One the store
-        does not know (written by another release) is adopted if it says what it is, else stopped."""
+        does not know (written by another release) is adopted if it says what it is, else stopped;
+        so is a group that lost a rank while the controller was down."""
         known = self._state.replicas
+        groups: dict[str, dict[int, object]] = {}
         for name in ray.util.list_named_actors():
-            if not name.startswith(ACTOR_NAME_PREFIX):
-                continue
-            rid, handle = name.removeprefix(ACTOR_NAME_PREFIX), ray.get_actor(name, namespace=NAMESPACE)
+            parsed = parse_actor_name(name)
+            if parsed is not None:
+                groups.setdefault(parsed[0], {})[parsed[1]] = ray.get_actor(name, namespace=NAMESPACE)
+        for rid, ranks in groups.items():
+            handles = [ranks[k] for k in sorted(ranks)]
+            group = self._placement_group(rid)
             if rid not in known:
                 try:
-                    info = await asyncio.wait_for(handle.info.remote(), CALL_TIMEOUT_S)
+                    info = await asyncio.wait_for(handles[0].info.remote(), CALL_TIMEOUT_S)
                 except Exception:
                     log.warning("replica %s is in no record and does not answer; stopping it", rid)
-                    self._registry.track(f"stop-{rid}", self._stop_actor(handle))
+                    self._registry.track(f"stop-{rid}", _stop_actors(handles, group))
                     continue
                 known[rid] = (info.slot, info.template)
             slot, template = known[rid]
-            record = self._registry.add(rid, slot, template, handle)
+            expected = self._state.plan.replica.ranks if template == self._state.plan.template() else len(handles)
+            if sorted(ranks) != list(range(expected)):
+                log.warning("replica %s has ranks %s of %d; stopping the group", rid, sorted(ranks), expected)
+                self._registry.track(f"stop-{rid}", _stop_actors(handles, group))
+                continue
+            record = self._registry.add(rid, slot, template, handles, group)
             self._registry.track(rid, self._bring_up(record))
         gone = set(known) - {r.info.replica_id for r in self._registry.all()}
         for rid in gone:
@@ -185,17 +200,24 @@ class Controller:
                              record.failed_checks)
 
     async def _probe(self, record: Record, now: float) -> None:
-        """Load (progress included) and engine health of one placed replica."""
-        try:
-            load = await asyncio.wait_for(record.handle.probe.remote(), CALL_TIMEOUT_S)
-        except RayActorError:
-            self._registry.set_state(record, ReplicaState.DEAD, now, "its actor died")
+        """Load (progress included) and engine health of one placed replica: of every rank of a group,
+        which fails as one when any rank does (its ranks step together)."""
+        loads = await asyncio.gather(*(asyncio.wait_for(h.probe.remote(), CALL_TIMEOUT_S) for h in record.handles),
+                                     return_exceptions=True)
+        rank = lambda k: f"rank {k}'s " if len(loads) > 1 else "its "  # noqa: E731
+        died = [k for k, x in enumerate(loads) if isinstance(x, RayActorError)]
+        if died:
+            self._registry.set_state(record, ReplicaState.DEAD, now, f"{rank(died[0])}actor died")
             return
-        except Exception as exc:
+        failed = [(k, x) for k, x in enumerate(loads) if isinstance(x, BaseException)]
+        if failed:
+            k, exc = failed[0]
             record.failed_checks += 1
-            record.error = f"failed {record.failed_checks} health check(s) in a row: {exc or type(exc).__name__}"
+            record.error = (f"{rank(k) if len(loads) > 1 else ''}failed {record.failed_checks} health check(s) in a "
+                            f"row: {exc or type(exc).__name__}")
             log.warning("replica %s: %s", record.info.replica_id, record.error)
             return
+        load = group_load(loads)
         record.load, record.failed_checks = load, 0
         stuck_after = self._state.plan.lifecycle.stuck_after_s
         if record.state is ReplicaState.READY and load.stalled_s > stuck_after:
@@ -210,23 +232,41 @@ class Controller:
         self._state.slots[slot] = backoff.started(self._state.slots.get(slot, SlotStatus()))
         await store.save(self._state)  # before the actor exists: a successor adopts it even while it is pending
         plan = self._state.plan.replica
-        options = dict(name=actor_name(rid), namespace=NAMESPACE, lifetime="detached", **plan.actor_options(slot))
-        handle = ReplicaActor.options(**options).remote(rid, slot, template, plan.engine, plan.settings)
-        record = self._registry.add(rid, slot, template, handle)
+        group = None
+        if plan.grouped:  # pending until Ray (or its autoscaler) finds GPUs for every rank
+            group = placement_group(plan.bundles(), strategy=plan.strategy(), name=GROUP_NAME_PREFIX + rid,
+                                    lifetime="detached")
+        handles = []
+        for rank in range(plan.ranks):
+            options = dict(name=actor_name(rid, rank, plan.ranks), namespace=NAMESPACE, lifetime="detached",
+                           **plan.actor_options(slot))
+            if group is not None:
+                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(group, rank)
+            handles.append(ReplicaActor.options(**options).remote(rid, slot, template, plan.engine, plan.settings,
+                                                                  rank, plan.ranks))
+        record = self._registry.add(rid, slot, template, handles, group)
         self._registry.track(rid, self._bring_up(record))
-        log.info("starting replica %s in slot %d", rid, slot)
+        log.info("starting replica %s in slot %d%s", rid, slot,
+                 f" ({plan.ranks} ranks, {plan.strategy()})" if plan.ranks > 1 else "")
 
     async def _bring_up(self, record: Record) -> None:
         """Pending until placed (the Ray autoscaler adds nodes for it), then starting, then ready."""
         rid, began = record.info.replica_id, time.monotonic()
         try:
-            record.info = await record.handle.info.remote()
-            if record.info.draining:
+            record.rank_infos = tuple(await asyncio.gather(*(h.info.remote() for h in record.handles)))
+            record.info = record.rank_infos[0]
+            if any(info.draining for info in record.rank_infos):
                 self._registry.set_state(record, ReplicaState.DRAINING, time.time())
                 return
             self._registry.set_state(record, ReplicaState.STARTING, time.time())
-            await asyncio.wait_for(record.handle.start.remote(), self._state.plan.lifecycle.start_timeout_s)
-            record.info = dataclasses.replace(record.info, started=True)
+            if len(record.handles) == 1:
+                starts = [record.handle.start.remote()]
+            else:  # every rank learns where rank 0 is, then they load together
+                meeting_point = await asyncio.wait_for(record.handle.meeting_point.remote(), CALL_TIMEOUT_S)
+                starts = [h.start.remote(meeting_point) for h in record.handles]
+            await asyncio.wait_for(asyncio.gather(*starts), self._state.plan.lifecycle.start_timeout_s)
+            record.rank_infos = tuple(dataclasses.replace(info, started=True) for info in record.rank_infos)
+            record.info = record.rank_infos[0]
             self._registry.set_state(record, ReplicaState.READY, time.time())
             slot = record.info.slot
             self._state.slots[slot] = backoff.start_succeeded(self._state.slots.get(slot, SlotStatus()))
@@ -247,7 +287,7 @@ class Controller:
         log.info("draining replica %s (slot %d)", record.info.replica_id, record.info.slot)
         self._registry.set_state(record, ReplicaState.DRAINING, now)
         try:
-            await asyncio.wait_for(record.handle.drain.remote(), CALL_TIMEOUT_S)
+            await asyncio.wait_for(asyncio.gather(*(h.drain.remote() for h in record.handles)), CALL_TIMEOUT_S)
         except Exception as exc:
             await self._remove(record, f"could not drain: {failure_reason(exc)}")
 
@@ -257,12 +297,30 @@ class Controller:
         self._registry.drop(record.info.replica_id)
         self._state.replicas.pop(record.info.replica_id, None)
         await store.save(self._state)
-        self._registry.track(f"stop-{record.info.replica_id}", self._stop_actor(record.handle))
+        self._registry.track(f"stop-{record.info.replica_id}", self._stop_group(record))
+
+    async def _stop_group(self, record: Record) -> None:
+        await _stop_actors(record.handles, record.placement_group)
 
     @staticmethod
-    async def _stop_actor(handle) -> None:
+    def _placement_group(replica_id: str):
+        """The replica's placement group, if it has one (an expert-parallel group on GPUs)."""
         try:
-            await asyncio.wait_for(handle.stop.remote(), 30)
-        except Exception:
-            pass  # dead or stuck: killing it is all that is left
-        ray.kill(handle, no_restart=True)
+            return get_placement_group(GROUP_NAME_PREFIX + replica_id)
+        except ValueError:
+            return None
+
+
+async def _stop_actors(handles, group) -> None:
+    """Stops and kills every rank, then frees the placement group's GPUs."""
+    await asyncio.gather(*(_stop_actor(h) for h in handles), return_exceptions=True)
+    if group is not None:
+        remove_placement_group(group)
+
+
+async def _stop_actor(handle) -> None:
+    try:
+        await asyncio.wait_for(handle.stop.remote(), 30)
+    except Exception:
+        pass  # dead or stuck: killing it is all that is left
+    ray.kill(handle, no_restart=True)

@@ -1,4 +1,7 @@
-"""The controller's registry: the replicas it knows, their state and last load, and its tasks for them."""
+"""The controller's registry: the replicas it knows, their state and last load, and its tasks for them.
+
+A replica is one actor, or for an expert-parallel layout a group of rank actors in one placement
+group that lives and dies together: its state and load are the group's."""
 
 import asyncio
 import logging
@@ -14,13 +17,33 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Record:
-    info: ReplicaInfo  # node and pid are unknown (empty) until the actor is placed
-    handle: object  # the Ray actor handle
+    info: ReplicaInfo  # rank 0's; node and pid are unknown (empty) until the actor is placed
+    handles: tuple  # the Ray actor handles, one per rank
+    placement_group: object = None  # an expert-parallel group's, on GPUs
+    rank_infos: tuple[ReplicaInfo, ...] = ()  # each rank's, once placed
     state: ReplicaState = ReplicaState.PENDING
     since: float = field(default_factory=time.time)  # wall-clock time it entered `state`
-    load: ReplicaLoad = field(default_factory=ReplicaLoad)
+    load: ReplicaLoad = field(default_factory=ReplicaLoad)  # the group's (`group_load`)
     failed_checks: int = 0
     error: str = ""
+
+    @property
+    def handle(self):
+        """Rank 0's actor: the replica's, when it has one rank."""
+        return self.handles[0]
+
+
+def group_load(loads: list[ReplicaLoad]) -> ReplicaLoad:
+    """A group's load from its ranks': counts add up, the fullest KV cache and the longest stall count."""
+    if len(loads) == 1:
+        return loads[0]
+    return ReplicaLoad(
+        running=sum(x.running for x in loads), waiting=sum(x.waiting for x in loads),
+        kv_cache_usage=max(x.kv_cache_usage for x in loads),
+        prefix_cache_queries=sum(x.prefix_cache_queries for x in loads),
+        prefix_cache_hits=sum(x.prefix_cache_hits for x in loads), block_size=loads[0].block_size,
+        kv_blocks=sum(x.kv_blocks for x in loads), active=sum(x.active for x in loads),
+        stalled_s=max(x.stalled_s for x in loads))
 
 
 class Registry:
@@ -28,10 +51,10 @@ class Registry:
         self._records: dict[str, Record] = {}
         self._tasks: dict[str, asyncio.Task] = {}
 
-    def add(self, replica_id: str, slot: int, template: str, handle) -> Record:
+    def add(self, replica_id: str, slot: int, template: str, handles: list, placement_group=None) -> Record:
         info = ReplicaInfo(replica_id=replica_id, slot=slot, template=template, node_id="", pid=0,
-                           created_at=time.time(), started=False, draining=False)
-        record = self._records[replica_id] = Record(info, handle)
+                           created_at=time.time(), started=False, draining=False, ranks=len(handles))
+        record = self._records[replica_id] = Record(info, tuple(handles), placement_group)
         return record
 
     def get(self, replica_id: str) -> Record | None:

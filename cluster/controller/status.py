@@ -18,6 +18,8 @@ class ReplicaView:
     restarts: int  # replicas started in its slot before it
     outdated: bool  # started from an older plan; the rollout replaces it
     error: str = ""
+    ranks: int = 1  # the actors of an expert-parallel group; 1 otherwise
+    nodes: tuple[str, ...] = ()  # each rank's node, once placed
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,8 @@ def render(status: ClusterStatus, now: float | None = None) -> str:
     else:
         lines.append("autoscaling: off (a fixed count)")
     header = ("REPLICA", "SLOT", "NODE", "STATE", "RUNNING", "WAITING", "KV %", "UPTIME", "RESTARTS")
-    rows = [header] + [(r.replica_id, str(r.slot), r.node_id[:12] or "-", r.state + (" (outdated)" if r.outdated
-                                                                                    else ""),
+    rows = [header] + [(r.replica_id + (f" ({r.ranks} ranks)" if r.ranks > 1 else ""), str(r.slot), _nodes(r),
+                        r.state + (" (outdated)" if r.outdated else ""),
                         str(r.running), str(r.waiting), f"{100 * r.kv_cache_usage:.1f}",
                         _duration(r.uptime_s), str(r.restarts)) for r in status.replicas]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -71,6 +73,12 @@ def render(status: ClusterStatus, now: float | None = None) -> str:
         else:
             lines.append(f"slot {s.slot}: {s.failures} failed start(s) in a row; next try in {s.retry_in_s:.0f} s")
     return "\n".join(lines)
+
+
+def _nodes(r: ReplicaView) -> str:
+    """The node, or for a group spread over several how many."""
+    spread = len(set(r.nodes))
+    return f"{spread} nodes" if spread > 1 else (r.node_id[:12] or "-")
 
 
 def _duration(seconds: float) -> str:

@@ -2,10 +2,12 @@
 
 `engine.kind` in cluster.yaml names the engine; each engine module registers its class with
 `@register(name)`. The class is built from the settings its `settings_from(config, model_path,
-tensor_parallel)` makes at planning time, so the actor knows nothing but this protocol.
+tensor_parallel)` makes at planning time (and, for a rank of an expert-parallel group, that its
+`for_rank(settings, rank)` makes when the group is placed), so the actor knows nothing but this protocol.
 """
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from cluster.types import EngineRequest, ReplicaLoad, TokenChunk
@@ -35,6 +37,16 @@ class Engine(Protocol):
         """Called once when the replica stops; frees the engine's processes and memory."""
 
 
+@dataclass(frozen=True)
+class Rank:
+    """One rank of an expert-parallel group, as its engine needs it once the group is placed."""
+
+    index: int
+    size: int
+    master_address: str  # rank 0's node: where the ranks meet (vLLM's data-parallel master)
+    rpc_port: int  # a free port on that node, for rank 0's handshake with the other ranks
+
+
 class EngineError(ValueError):
     """An engine name that is not registered; the message lists the registered ones."""
 
@@ -47,7 +59,8 @@ def register(name: str):
 
     The class takes one settings object; its classmethod `settings_from(config, model_path,
     tensor_parallel)` makes that object from the validated config (raising ConfigError for what only
-    the engine can check), and its `resources` attribute says what a replica asks
+    the engine can check); its classmethod `for_rank(settings, rank)` returns the settings of one
+    `Rank` of an expert-parallel group; and its `resources` attribute says what a replica asks
     Ray for ("device": CPU cores or GPUs as the layout needs them; "none": a stand-in that computes
     nothing).
     """

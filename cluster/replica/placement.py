@@ -1,12 +1,11 @@
-"""Where a replica runs: Ray actor options and engine settings for a layout on a device."""
+"""Where a replica runs: Ray actor options and engine settings for a layout on a device, and the
+placement group of an expert-parallel group (docs/layouts.md)."""
 
 import os
 from dataclasses import dataclass
 
 from cluster.config import ClusterConfig
 from cluster.replica.engine import engine_class
-
-TENSOR_PARALLEL = {"tp1": 1, "tp2": 2}
 
 
 @dataclass(frozen=True)
@@ -18,7 +17,28 @@ class ReplicaPlan:
     device: str
     tensor_parallel: int
     cpu_threads: int  # CPU engines: cores per tensor-parallel rank
-    gpus: int = 0  # GPUs each replica asks Ray for: the tensor-parallel size on GPU devices
+    gpus: int = 0  # GPUs each rank asks Ray for: the tensor-parallel size on GPU devices
+    ranks: int = 1  # actors per replica: the data-parallel ranks of an expert-parallel group
+    gpus_per_node: int = 8
+
+    def bundles(self) -> list[dict[str, float]]:
+        """The placement group's bundles, one per rank: what each rank's actor asks for."""
+        options = self.actor_options(0)
+        bundle = {"GPU": float(self.gpus)}
+        if options.get("num_cpus"):
+            bundle["CPU"] = float(options["num_cpus"])
+        return [bundle] * self.ranks
+
+    def strategy(self) -> str:
+        """STRICT_PACK when the group fits one node (its all-to-alls stay on NVLink); else PACK, over as
+        few nodes as will hold it. Rank 0's node is the group's data-parallel master either way."""
+        return "STRICT_PACK" if self.ranks * self.gpus <= self.gpus_per_node else "PACK"
+
+    @property
+    def grouped(self) -> bool:
+        """Whether replicas are placement groups of ranks: expert-parallel ranks that ask for GPUs.
+        Ranks that ask for nothing (stand-ins on a CPU machine) are placed anywhere."""
+        return self.ranks > 1 and self.gpus > 0
 
     def actor_options(self, slot: int) -> dict:
         """Ray options for the replica in `slot`; CPU replicas get their own cores, bound by slot."""
@@ -29,8 +49,8 @@ class ReplicaPlan:
                # Compiling every constrained request afresh costs milliseconds.
                "VLLM_XGRAMMAR_CACHE_MB": "0"}
         env = {k: v for k, v in env.items() if v}
-        if engine_class(self.engine).resources == "none":
-            return dict(num_cpus=0, runtime_env={"env_vars": env})
+        if engine_class(self.engine).resources == "none":  # GPUs only where a placement experiment asks for them
+            return dict(num_cpus=0, num_gpus=self.gpus, runtime_env={"env_vars": env})
         if self.device == "gpu":
             return dict(num_gpus=self.gpus, num_cpus=1, runtime_env={"env_vars": env})
         env["VLLM_TARGET_DEVICE"] = "cpu"
@@ -51,7 +71,10 @@ class ReplicaPlan:
 
 
 def plan_replicas(config: ClusterConfig, model_path: str) -> ReplicaPlan:
-    tp = TENSOR_PARALLEL[config.layout]
+    tp = config.layout.tensor_parallel
     settings = engine_class(config.engine.kind).settings_from(config, model_path, tp)
+    holds_gpus = engine_class(config.engine.kind).resources != "none" or config.engine.simulated.holds_gpus
+    gpus = tp if config.device == "gpu" and holds_gpus else 0
     return ReplicaPlan(engine=config.engine.kind, settings=settings, device=config.device, tensor_parallel=tp,
-                       cpu_threads=config.engine.cpu_threads_per_replica, gpus=tp if config.device == "gpu" else 0)
+                       cpu_threads=config.engine.cpu_threads_per_replica, gpus=gpus, ranks=config.layout.ranks,
+                       gpus_per_node=config.gpus_per_node)

@@ -19,10 +19,12 @@ from cluster.types import PriorityClass
 
 @dataclass(frozen=True)
 class Candidate:
-    """One replica (or, for multi-rank layouts, one rank) as a policy sees it at decision time.
+    """One replica (or, for expert-parallel layouts, one rank) as a policy sees it at decision time.
 
     `waiting` and `kv_cache_usage` come from the replica's last load snapshot; when that snapshot
-    is stale (`fresh` is False) they are 0 and None, and policies rely on `in_flight` alone.
+    is stale (`fresh` is False) they are 0 and None, and policies rely on `in_flight` alone. Each rank
+    of a group has its own KV cache and queue, so it is a candidate of its own (`replica_id` is then
+    `<group id>.<rank>`); `group_id` and `rank` say which group it belongs to (docs/routing.md).
     """
 
     replica_id: str
@@ -33,6 +35,8 @@ class Candidate:
     fresh: bool = True
     block_size: int = 16  # the engine's KV block size, in tokens
     kv_blocks: int = 0  # the engine's KV-cache size in blocks; 0 while unknown
+    group_id: str = ""  # the replica this candidate is a rank of; empty when not told
+    rank: int = 0
 
     @property
     def load(self) -> int:

@@ -17,8 +17,12 @@ CALL_TIMEOUT_S = 2.0
 
 @dataclass
 class Replica:
-    replica_id: str
+    """One routing target: a replica, or one rank of an expert-parallel group (ReplicaInfo.endpoint_id)."""
+
+    replica_id: str  # the endpoint id: `<replica id>.<rank>` for a rank of a group
     handle: object  # a Ray actor handle
+    group_id: str = ""  # the replica (group) id; equal to `replica_id` for a replica of one rank
+    rank: int = 0
     load: ReplicaLoad = field(default_factory=ReplicaLoad)
     loaded_at: float = 0.0  # monotonic time this gateway last received `load`
     in_flight: int = 0  # requests this gateway sent and has not seen finish
@@ -89,12 +93,13 @@ class ReplicaSet:
         view: RoutingView = await asyncio.wait_for(self._controller.routing_view.remote(self._report()),
                                                    CALL_TIMEOUT_S)
         self.cold_start, self.plan = view.cold_start, view.plan
-        current = {info.replica_id: handle for info, handle in view.replicas}
+        current = {info.endpoint_id: (info, handle) for info, handle in view.replicas}
         for rid in set(self.replicas) - set(current):
             del self.replicas[rid]
             self._forget_gauges(rid)
-        for rid, handle in current.items():
-            self.replicas.setdefault(rid, Replica(rid, handle))
+        for rid, (info, handle) in current.items():
+            if rid not in self.replicas:
+                self.replicas[rid] = Replica(rid, handle, group_id=info.replica_id, rank=info.rank)
         polled = list(self.replicas.values())
         loads = await asyncio.gather(*(asyncio.wait_for(r.handle.load.remote(), CALL_TIMEOUT_S) for r in polled),
                                      return_exceptions=True)

@@ -50,7 +50,8 @@ class Router:
         return Candidate(replica_id=replica.replica_id, in_flight=replica.in_flight,
                          running=load.running if fresh else 0, waiting=load.waiting if fresh else 0,
                          kv_cache_usage=load.kv_cache_usage if fresh else None, fresh=fresh,
-                         block_size=load.block_size, kv_blocks=load.kv_blocks)
+                         block_size=load.block_size, kv_blocks=load.kv_blocks,
+                         group_id=replica.group_id or replica.replica_id, rank=replica.rank)
 
     def _forget_departed(self, ready_ids: set[str]) -> None:
         for replica_id in self._known - ready_ids:

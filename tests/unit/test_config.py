@@ -22,15 +22,24 @@ def test_gpu_checkpoint_config(tmp_path):
     cfg = parse_config({"model": {"path": model_dir(tmp_path), "name": "gpt-oss-120b"}, "replicas": 4,
                         "layout": "tp2", "engine": {"gpu_memory_utilization": 0.92, "max_num_seqs": 128,
                                                     "max_model_len": 65536, "kv_cache_dtype": "fp8"}})
-    assert (cfg.device, cfg.replicas, cfg.layout, cfg.served_model_name) == ("gpu", 4, "tp2", "gpt-oss-120b")
+    assert (cfg.device, cfg.replicas, str(cfg.layout), cfg.served_model_name) == ("gpu", 4, "tp2", "gpt-oss-120b")
     assert cfg.engine.kv_cache_dtype == "fp8" and cfg.engine.max_model_len == 65536
     with pytest.raises(Exception):
         cfg.replicas = 3  # frozen
 
 
 @pytest.mark.parametrize("raw, message", [
-    ({"layout": "tp3"}, "layout: 'tp3' is not a layout; allowed: tp1, tp2"),
-    ({"layout": "dep4"}, "layout: dep4 (expert parallel) is not available yet; allowed: tp1, tp2"),
+    ({"layout": "tp3"}, "layout: tp3: tensor parallel 3 does not divide gpt-oss's attention heads; "
+                        "allowed: 1, 2, 4, 8"),
+    ({"layout": "ep4"}, "layout: 'ep4' is not a layout; allowed: tpN with N in 1, 2, 4, 8; depN with N from 2 to 64; "
+                        "or depN-tpM"),
+    ({"layout": 4}, "layout: 4 is not a layout"),
+    ({"layout": "dep1"}, "layout: dep1: expert parallel needs 2 to 64 ranks"),
+    ({"layout": "dep128"}, "layout: dep128: expert parallel needs 2 to 64 ranks"),
+    ({"layout": "dep2-tp3"}, "layout: dep2-tp3: tensor parallel 3 does not divide"),
+    ({"layout": "dep4"}, "layout: dep4 needs device gpu: vLLM's CPU build has no expert parallel"),
+    ({"model": {"load_format": "safetensors"}}, "model.load_format: 'safetensors'; allowed: auto, dummy"),
+    ({"model": {"load_format": "dummy"}}, "model.load_format: dummy needs model.path"),
     ({"replicas": 0}, "replicas: 0 is out of range; allowed: 1 to 1024"),
     ({"replicas": "two"}, "replicas: expected int, got 'two'"),
     ({"replicas": True}, "replicas: expected int, got True"),
@@ -72,7 +81,7 @@ def test_shipped_120b_example_is_valid(tmp_path):
     raw = yaml.safe_load(example.read_text())
     raw["model"]["path"] = model_dir(tmp_path)  # the real checkpoint is not on this machine
     cfg = parse_config(raw)
-    assert (cfg.served_model_name, cfg.replicas, cfg.layout, cfg.device) == ("gpt-oss-120b", 4, "tp1", "gpu")
+    assert (cfg.served_model_name, cfg.replicas, str(cfg.layout), cfg.device) == ("gpt-oss-120b", 4, "tp1", "gpu")
     assert cfg.engine.max_model_len == 131072 and cfg.ray_address == "auto"
 
 
@@ -160,3 +169,17 @@ def test_tenants_file_and_audit_log_paths_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="gateway.audit_log: the folder of"):
         parse_config({"gateway": {"audit_log": str(tmp_path / "no" / "audit.jsonl")}})
     assert parse_config({"gateway": {"audit_log": "-"}}).gateway.audit_log == "-"
+
+
+@pytest.mark.parametrize("text, ranks, tensor_parallel, gpus", [
+    ("tp1", 1, 1, 1), ("tp8", 1, 8, 8), ("dep2", 2, 1, 2), ("dep16", 16, 1, 16), ("dep4-tp2", 4, 2, 8),
+])
+def test_a_layout_is_parsed_once_into_ranks_and_tensor_parallel(text, ranks, tensor_parallel, gpus):
+    layout = parse_config({"layout": text, "device": "gpu"}).layout
+    assert (layout.ranks, layout.tensor_parallel, layout.gpus, str(layout)) == (ranks, tensor_parallel, gpus, text)
+    assert layout.expert_parallel == (ranks > 1)
+
+
+def test_expert_parallel_on_the_cpu_is_allowed_for_the_stand_in_engine_only():
+    cfg = parse_config({"layout": "dep2", "engine": {"kind": "simulated"}})
+    assert (cfg.device, str(cfg.layout)) == ("cpu", "dep2")

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 
 from cluster.config import ClusterConfig
 from cluster.errors import InvalidRequest
-from cluster.replica.engine import HARMONY_STOP_TOKEN_IDS, register
+from cluster.replica.engine import HARMONY_STOP_TOKEN_IDS, Rank, register
 from cluster.types import EngineRequest, FinishReason, ReplicaLoad, TokenChunk
 
 log = logging.getLogger(__name__)
+
+# vLLM's name for the project's dummy loader (cluster/replica/engines/shape_loader.py): random weights
+# filled so that expert routing is realistic. `model.load_format: dummy` in cluster.yaml selects it.
+SHAPE_LOAD_FORMAT = "oss-shape-dummy"
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class VllmSettings:
     gpu_memory_utilization: float = 0.9
     kv_cache_memory_bytes: int | None = None
     tensor_parallel_size: int = 1
+    load_format: str = "auto"
+    data_parallel_size: int = 1  # the ranks of an expert-parallel group (docs/layouts.md)
+    data_parallel_rank: int = 0
+    data_parallel_address: str = ""  # rank 0's node; set per rank once the group is placed
+    data_parallel_rpc_port: int = 0
 
     def engine_args(self) -> dict:
         args = dict(
@@ -40,10 +49,24 @@ class VllmSettings:
         )
         if self.kv_cache_memory_bytes is not None:
             args["kv_cache_memory_bytes"] = self.kv_cache_memory_bytes
-        if self.tensor_parallel_size > 1:
-            # Inside a Ray actor vLLM would pick its Ray executor and ask for a placement group of
-            # its own; the actor already holds the GPUs, so its ranks run as local processes.
+        if self.load_format != "auto":
+            args["load_format"] = self.load_format
+        if self.tensor_parallel_size > 1 or self.data_parallel_size > 1:
+            # Inside a Ray actor in a placement group vLLM would pick its Ray executor and ask Ray for
+            # workers of its own (vllm/config/parallel.py, ParallelConfig.__post_init__); the actor
+            # already holds its GPUs, so its tensor-parallel workers run as local processes.
             args["distributed_executor_backend"] = "mp"
+        if self.data_parallel_size > 1:
+            # One rank of an expert-parallel group in vLLM's external load-balancing mode: a
+            # data_parallel_rank makes this AsyncLLM run that rank's engine only, and our router,
+            # not vLLM, picks the rank per request. Rank 0's front end runs the coordinator that
+            # keeps the ranks' steps in lockstep and takes the others' handshakes at
+            # address:rpc_port (vllm/engine/arg_utils.py create_engine_config, vllm/v1/engine/utils.py
+            # launch_core_engines; docs/layouts.md).
+            args.update(data_parallel_size=self.data_parallel_size, data_parallel_rank=self.data_parallel_rank,
+                        data_parallel_size_local=1, data_parallel_address=self.data_parallel_address,
+                        data_parallel_rpc_port=self.data_parallel_rpc_port, data_parallel_backend="mp",
+                        enable_expert_parallel=True)
         return args
 
 
@@ -61,7 +84,14 @@ class VllmEngine:
             max_num_seqs=e.max_num_seqs, max_num_batched_tokens=e.max_num_batched_tokens,
             enforce_eager=e.enforce_eager, kv_cache_dtype=e.kv_cache_dtype,
             gpu_memory_utilization=e.gpu_memory_utilization, kv_cache_memory_bytes=e.kv_cache_memory_bytes,
-            tensor_parallel_size=tensor_parallel)
+            tensor_parallel_size=tensor_parallel,
+            load_format=SHAPE_LOAD_FORMAT if config.model.load_format == "dummy" else "auto",
+            data_parallel_size=config.layout.ranks)
+
+    @classmethod
+    def for_rank(cls, settings: VllmSettings, rank: Rank) -> VllmSettings:
+        return dataclasses.replace(settings, data_parallel_rank=rank.index, data_parallel_address=rank.master_address,
+                                   data_parallel_rpc_port=rank.rpc_port)
 
     def __init__(self, settings: VllmSettings):
         self._settings = settings

@@ -27,3 +27,12 @@ def test_the_table_shows_each_replica_and_the_lines_below_say_what_is_wrong():
 
 def test_a_fixed_count_says_so():
     assert "autoscaling: off (a fixed count)" in render(status(policy="", decision=""), now=0.0)
+
+
+def test_a_group_says_how_many_ranks_and_over_how_many_nodes():
+    group = ReplicaView("g1", 0, "node-a", 11, "ready", 8, 0, 0.5, 10.0, 0, False, ranks=16,
+                        nodes=("node-a",) * 8 + ("node-b",) * 8)
+    packed = ReplicaView("g2", 1, "node-c", 12, "ready", 2, 0, 0.1, 10.0, 0, False, ranks=4, nodes=("node-c",) * 4)
+    lines = render(status(replicas=(group, packed)), now=100.0).splitlines()
+    assert lines[3].split()[:5] == ["g1", "(16", "ranks)", "0", "2"] and "2 nodes" in lines[3]
+    assert lines[4].split()[:6] == ["g2", "(4", "ranks)", "1", "node-c", "ready"]

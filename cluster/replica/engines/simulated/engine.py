@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from cluster.config import ClusterConfig, ConfigError
 from cluster.errors import InvalidRequest
-from cluster.replica.engine import HARMONY_STOP_TOKEN_IDS, register
+from cluster.replica.engine import HARMONY_STOP_TOKEN_IDS, Rank, register
 from cluster.replica.engines.simulated.blocks import BlockCache
 from cluster.replica.engines.simulated.reply import Reply, reply_length
 from cluster.replica.engines.simulated.scheduler import Scheduler, Sequence
@@ -81,6 +81,12 @@ class SimulatedEngine:
                                      kv_cache_dtype=e.kv_cache_dtype, reply_tokens=s.reply_tokens, seed=s.seed,
                                      time_scale=s.time_scale, trace_file=s.trace_file, start_s=s.start_s)
         _kv_tokens(load_calibration(s.calibration), settings)
+        return settings
+
+    @classmethod
+    def for_rank(cls, settings: SimulatedSettings, rank: Rank) -> SimulatedSettings:
+        """Each rank a stand-in of its own with the calibration's KV cache: ranks do not step in
+        lockstep here as vLLM's do (docs/layouts.md)."""
         return settings
 
     def __init__(self, settings: SimulatedSettings):
