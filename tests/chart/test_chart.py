@@ -274,3 +274,14 @@ def test_tls_from_a_secret_reaches_both_apis_and_mutual_tls_adds_its_ca(tmp_path
     assert not {"tls_cert_file", "tls_client_ca_file"} & set(plain)
     failed = helm("template", "rel", str(CHART), "--set", "gateway.tls.requireClientCert=true")
     assert failed.returncode != 0 and "gateway.tls.requireClientCert needs gateway.tls.secretName" in failed.stderr
+
+
+def test_expert_parallel_groups_pack_onto_worker_pods_of_the_gpus_they_have(tmp_path):
+    for values, gpus in ((["--set", "config.layout=dep8"], 8),
+                         (["--set", "config.layout=dep4", "--set", "ray.workers.gpus=4"], 4),
+                         (["--set", "config.layout=dep16", "--set", "config.gpus_per_node=4"], 4)):  # config says
+        objects = render(*EXAMPLES["gpt-oss-120b"], *values)
+        config = yaml.safe_load(one(objects, "ConfigMap", "-config")["data"]["cluster.yaml"])
+        assert (config["layout"], config["gpus_per_node"]) == (values[1].split("=")[1], gpus)
+    cpu = yaml.safe_load(one(render(*EXAMPLES["cpu"]), "ConfigMap", "-config")["data"]["cluster.yaml"])
+    assert "gpus_per_node" not in cpu
