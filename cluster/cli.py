@@ -1,5 +1,5 @@
-"""The `oss-cluster` command: serve, controller, gateway, status, chat, bench, simulate, validate-config,
-make-tiny-model."""
+"""The `oss-cluster` command: serve, controller, gateway, status, chat, bench, simulate, plan, validate-config,
+make-tiny-model, make-shape-model."""
 
 import argparse
 import asyncio
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="run every engine step this many times slower, and the workload alike, so that this "
                         "machine can carry the tokens; the figures are scaled back (default: %(default)s)")
     add_bench_arguments(p)  # the workload; --target is ignored: the simulation starts its own gateway
+    p = sub.add_parser("plan", help="size each layout for a concurrency at a context length on a GPU type, and "
+                                    "write the cluster.yaml that needs fewest GPUs (computation only)")
+    _add_plan_arguments(p)
     p = sub.add_parser("compare", help="print B's load-test figures as ratios of A's, with the noise")
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="trained: speaks Harmony (the embedded default); random: untrained weights "
                         "(default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, help="default: $OSS_CLUSTER_CACHE or ~/.cache/oss-cluster")
+    p = sub.add_parser("make-shape-model", help="write a model directory with a real model's config.json and "
+                                                "tokenizer but no weights, to serve with model.load_format: dummy")
+    _add_shape_model_arguments(p)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("OSS_CLUSTER_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -167,6 +173,18 @@ def _simulate(args) -> int:
     return simulate(args)
 
 
+def _add_plan_arguments(p) -> None:
+    from cluster.planner.cli import add_arguments
+
+    add_arguments(p)
+
+
+def _plan(args) -> int:
+    from cluster.planner.cli import run
+
+    return run(args)
+
+
 def _compare(args) -> int:
     from loadtest.compare import compare
 
@@ -228,9 +246,22 @@ def _make_tiny_model(args) -> int:
     return 0
 
 
+def _add_shape_model_arguments(p) -> None:
+    from cluster.shape_model import add_arguments
+
+    add_arguments(p)
+
+
+def _make_shape_model(args) -> int:
+    from cluster.shape_model import run
+
+    return run(args)
+
+
 COMMANDS = {"serve": _serve, "controller": _controller, "gateway": _gateway, "status": _status, "chat": _chat,
-            "bench": _bench, "simulate": _simulate, "compare": _compare, "validate-config": _validate_config,
-            "hash-key": _hash_key, "make-tiny-model": _make_tiny_model}
+            "bench": _bench, "simulate": _simulate, "plan": _plan, "compare": _compare,
+            "validate-config": _validate_config, "hash-key": _hash_key, "make-tiny-model": _make_tiny_model,
+            "make-shape-model": _make_shape_model}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,6 +1,7 @@
 """cluster.yaml: parsed and validated once at start-up into frozen objects; errors name the field."""
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,9 @@ import yaml
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)  # gpt-oss's 8 KV heads and 64 query heads split evenly over these
 MAX_RANKS = 64
 LOAD_FORMATS = ("auto", "dummy")
+# The key in a model directory's config.json that `oss-cluster make-shape-model` writes: it has no weights.
+# transformers and vLLM keep unknown keys as attributes and ignore them.
+SHAPE_MODEL_MARKER = "oss_cluster_shape_model"
 KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")
 DEVICES = ("cpu", "gpu")
 ENGINE_KINDS = ("vllm", "simulated")  # cluster.replica.engines registers one engine class for each
@@ -301,6 +305,15 @@ def _coerce(value, ftype, path: str):
     return base(value)
 
 
+def is_shape_model(directory: str | Path) -> bool:
+    """Whether `oss-cluster make-shape-model` wrote the directory (its config.json says so): its weights
+    must be dummy."""
+    try:
+        return SHAPE_MODEL_MARKER in json.loads((Path(directory) / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _check(cfg: ClusterConfig) -> None:
     e, g = cfg.engine, cfg.gateway
     if cfg.device and cfg.device not in DEVICES:
@@ -315,6 +328,9 @@ def _check(cfg: ClusterConfig) -> None:
                           f"node; gpus_per_node is {cfg.gpus_per_node}")
     if cfg.model.load_format not in LOAD_FORMATS:
         raise ConfigError(f"model.load_format: {cfg.model.load_format!r}; allowed: {', '.join(LOAD_FORMATS)}")
+    if cfg.model.path and cfg.model.load_format != "dummy" and is_shape_model(cfg.model.path):
+        raise ConfigError(f"model.load_format: {cfg.model.path} has a config and tokenizer but no weights (written by "
+                          "`oss-cluster make-shape-model`); set model.load_format: dummy to serve random weights")
     if cfg.model.load_format == "dummy" and not cfg.model.path:
         raise ConfigError("model.load_format: dummy needs model.path, a directory written by "
                           "`oss-cluster make-shape-model`")

@@ -183,3 +183,10 @@ def test_a_layout_is_parsed_once_into_ranks_and_tensor_parallel(text, ranks, ten
 def test_expert_parallel_on_the_cpu_is_allowed_for_the_stand_in_engine_only():
     cfg = parse_config({"layout": "dep2", "engine": {"kind": "simulated"}})
     assert (cfg.device, str(cfg.layout)) == ("cpu", "dep2")
+
+
+def test_a_shape_model_without_dummy_weights_is_refused_before_vllm_looks_for_weights(tmp_path):
+    (tmp_path / "config.json").write_text('{"oss_cluster_shape_model": {"weights": "dummy"}}')
+    with pytest.raises(ConfigError, match="model.load_format: .* no weights .*set model.load_format: dummy"):
+        parse_config({"model": {"path": str(tmp_path)}})
+    assert parse_config({"model": {"path": str(tmp_path), "load_format": "dummy"}}).model.load_format == "dummy"

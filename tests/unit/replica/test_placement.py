@@ -55,3 +55,14 @@ def test_a_stand_in_without_a_calibration_is_refused_at_planning():
 
     with pytest.raises(ConfigError, match="engine.calibration: 'a100' is neither a shipped calibration"):
         plan_replicas(parse_config({"engine": {"kind": "simulated", "simulated": {"calibration": "a100"}}}), "/m")
+
+
+def test_dummy_weights_in_the_config_select_the_realistic_loader(tmp_path):
+    from cluster.replica.engines.vllm_engine import SHAPE_LOAD_FORMAT
+
+    (tmp_path / "config.json").write_text('{"oss_cluster_shape_model": {"weights": "dummy"}}')
+    config = parse_config({"model": {"path": str(tmp_path), "load_format": "dummy"}})
+    assert plan_replicas(config, str(tmp_path)).settings.engine_args()["load_format"] == SHAPE_LOAD_FORMAT
+    (tmp_path / "config.json").write_text("{}")
+    plan = plan_replicas(parse_config({"model": {"path": str(tmp_path)}}), str(tmp_path))
+    assert "load_format" not in plan.settings.engine_args()
