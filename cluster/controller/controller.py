@@ -204,17 +204,16 @@ class Controller:
         which fails as one when any rank does (its ranks step together)."""
         loads = await asyncio.gather(*(asyncio.wait_for(h.probe.remote(), CALL_TIMEOUT_S) for h in record.handles),
                                      return_exceptions=True)
-        rank = lambda k: f"rank {k}'s " if len(loads) > 1 else "its "  # noqa: E731
         died = [k for k, x in enumerate(loads) if isinstance(x, RayActorError)]
         if died:
-            self._registry.set_state(record, ReplicaState.DEAD, now, f"{rank(died[0])}actor died")
+            self._registry.set_state(record, ReplicaState.DEAD, now, f"{_rank(died[0], loads)}its actor died")
             return
         failed = [(k, x) for k, x in enumerate(loads) if isinstance(x, BaseException)]
         if failed:
             k, exc = failed[0]
             record.failed_checks += 1
-            record.error = (f"{rank(k) if len(loads) > 1 else ''}failed {record.failed_checks} health check(s) in a "
-                            f"row: {exc or type(exc).__name__}")
+            record.error = (f"{_rank(k, loads)}failed {record.failed_checks} health check(s) in a row: "
+                            f"{exc or type(exc).__name__}")
             log.warning("replica %s: %s", record.info.replica_id, record.error)
             return
         load = group_load(loads)
@@ -309,6 +308,11 @@ class Controller:
             return get_placement_group(GROUP_NAME_PREFIX + replica_id)
         except ValueError:
             return None
+
+
+def _rank(k: int, ranks: list) -> str:
+    """How an error names the rank it happened on: not at all for a replica of one."""
+    return f"rank {k}: " if len(ranks) > 1 else ""
 
 
 async def _stop_actors(handles, group) -> None:
