@@ -190,3 +190,15 @@ def test_a_shape_model_without_dummy_weights_is_refused_before_vllm_looks_for_we
     with pytest.raises(ConfigError, match="model.load_format: .* no weights .*set model.load_format: dummy"):
         parse_config({"model": {"path": str(tmp_path)}})
     assert parse_config({"model": {"path": str(tmp_path), "load_format": "dummy"}}).model.load_format == "dummy"
+
+
+def test_the_expert_parallel_example_is_valid(tmp_path):
+    from pathlib import Path
+
+    import yaml
+
+    example = Path(__file__).resolve().parents[2] / "examples/gpt-oss-120b-dep4-h100.yaml"
+    raw = yaml.safe_load(example.read_text())
+    raw["model"]["path"] = model_dir(tmp_path)
+    cfg = parse_config(raw)
+    assert (str(cfg.layout), cfg.layout.gpus, cfg.replicas, cfg.gpus_per_node) == ("dep4", 4, 2, 8)
