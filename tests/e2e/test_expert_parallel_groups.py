@@ -62,7 +62,8 @@ def in_state(state: str) -> list:
 def test_a_group_packs_onto_one_node_waits_for_gpus_and_restarts_whole_when_a_rank_dies(fake_cluster, tmp_path):
     gpu_node(fake_cluster, 2)  # too small for a group of four: STRICT_PACK never splits one
     four = gpu_node(fake_cluster, 4)
-    extra = f"ray_address: {fake_cluster.address}\n" + stand_ins("dep4", replicas=2, gpus_per_node=4, start_s=5)
+    # A start of 15 s: long enough for the requests sent while the broken group's slot restarts.
+    extra = f"ray_address: {fake_cluster.address}\n" + stand_ins("dep4", replicas=2, gpus_per_node=4, start_s=15)
     with serving(tmp_path, GATEWAY, extra, model_cache(tmp_path), start_timeout_s=240) as served:
         first = wait_for(lambda: in_state("ready"), 120, "the first group to be ready")[0]
         assert (first.ranks, set(first.nodes)) == (4, {four})
@@ -74,13 +75,15 @@ def test_a_group_packs_onto_one_node_waits_for_gpus_and_restarts_whole_when_a_ra
         second = next(g for g in groups() if g.replica_id != first.replica_id)
         assert set(second.nodes) == {other_node}
 
+        wait_for(lambda: ready_ranks(served) == 8, 30, "the gateway to route to both groups' ranks")
         client = served_client(served)
-        for _ in range(8):  # both groups' ranks are candidates
+        for _ in range(16):  # both groups' ranks are candidates
             ask(client)
-        assert routed(served, first.replica_id) + routed(served, second.replica_id) == 8
+        assert routed(served, first.replica_id) + routed(served, second.replica_id) == 16
         assert routed(served, first.replica_id) and routed(served, second.replica_id)
         ray.kill(ray.get_actor(f"replica-{first.replica_id}.2", namespace=NAMESPACE), no_restart=True)
         wait_for(lambda: first.replica_id not in {g.replica_id for g in groups()}, 30, "the broken group's removal")
+        wait_for(lambda: ready_ranks(served) == 4, 30, "the gateway to route to the other group's four ranks only")
         names = ray.util.list_named_actors()
         assert not [n for n in names if n.startswith(f"replica-{first.replica_id}")]  # every rank stopped
         before = {k: routed(served, k) for k in (first.replica_id, second.replica_id)}
@@ -114,6 +117,11 @@ def served_client(served):
 def ask(client) -> None:
     reply = client.completions.create(model="tiny-gpt-oss", prompt="Hello there", max_tokens=4)
     assert reply.usage.completion_tokens == 4
+
+
+def ready_ranks(served) -> float:
+    """The ranks the gateway routes to: it looks at the controller's ready set every 0.5 s."""
+    return metric_sum(served.metrics(), "oss_cluster_replicas_ready")
 
 
 def routed(served, group_id: str, rank: int | None = None) -> float:
