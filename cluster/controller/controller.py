@@ -81,7 +81,7 @@ class Controller:
         if report is not None:
             self._sizing.report(report, time.time())
         ready = tuple(pair for r in self._registry.in_state(ReplicaState.READY)
-                      for pair in zip(r.rank_infos or (r.info,), r.handles))
+                      for pair in zip(r.rank_infos, r.handles))
         return RoutingView(replicas=ready, cold_start=self._sizing.cold_start, plan=self._state.plan.digest())
 
     async def report_failure(self, endpoint_id: str) -> None:
@@ -115,7 +115,8 @@ class Controller:
         self._stopping = True
         if self._loop:
             self._loop.cancel()
-        await asyncio.gather(*(self._stop_group(r) for r in self._registry.drop_all()), return_exceptions=True)
+        await asyncio.gather(*(_stop_actors(r.handles, r.placement_group) for r in self._registry.drop_all()),
+                             return_exceptions=True)
         await store.clear()
 
     async def _run(self) -> None:
@@ -296,10 +297,7 @@ class Controller:
         self._registry.drop(record.info.replica_id)
         self._state.replicas.pop(record.info.replica_id, None)
         await store.save(self._state)
-        self._registry.track(f"stop-{record.info.replica_id}", self._stop_group(record))
-
-    async def _stop_group(self, record: Record) -> None:
-        await _stop_actors(record.handles, record.placement_group)
+        self._registry.track(f"stop-{record.info.replica_id}", _stop_actors(record.handles, record.placement_group))
 
     @staticmethod
     def _placement_group(replica_id: str):
