@@ -250,9 +250,9 @@ def parse_config(raw: dict) -> ClusterConfig:
     """
     serves_checkpoint = isinstance(raw.get("model"), dict) and bool(raw["model"].get("path"))
     cfg = _build(ClusterConfig() if serves_checkpoint else embedded_default(), raw, "")
-    _check(cfg)
     if not cfg.device:
         cfg = dataclasses.replace(cfg, device="gpu" if cfg.model.path else "cpu")
+    _check(cfg)
     return cfg
 
 
@@ -318,8 +318,7 @@ def _check(cfg: ClusterConfig) -> None:
     e, g = cfg.engine, cfg.gateway
     if cfg.device and cfg.device not in DEVICES:
         raise ConfigError(f"device: {cfg.device!r}; allowed: {', '.join(DEVICES)}")
-    device = cfg.device or ("gpu" if cfg.model.path else "cpu")
-    if cfg.layout.expert_parallel and device == "cpu" and e.kind == "vllm":
+    if cfg.layout.expert_parallel and cfg.device == "cpu" and e.kind == "vllm":
         raise ConfigError(f"layout: {cfg.layout} needs device gpu: vLLM's CPU build has no expert parallel "
                           "(docs/layouts.md); on the CPU use tp1 or tp2")
     _in_range("gpus_per_node", cfg.gpus_per_node, 1, 64)
